@@ -57,7 +57,9 @@ func (s ModelStats) Delta(prev ModelStats) ModelStats {
 	if s.InferenceCount < prev.InferenceCount || s.ExecutionCount < prev.ExecutionCount || s.Success.Count < prev.Success.Count || s.Fail.Count < prev.Fail.Count {
 		return s
 	}
-	sub := func(a, b StatDuration) StatDuration { return StatDuration{Count: a.Count - b.Count, Total: a.Total - b.Total} }
+	sub := func(a, b StatDuration) StatDuration {
+		return StatDuration{Count: a.Count - b.Count, Total: a.Total - b.Total}
+	}
 	d := s
 	d.InferenceCount -= prev.InferenceCount
 	d.ExecutionCount -= prev.ExecutionCount

@@ -61,6 +61,10 @@ type Options struct {
 	StartTimeout time.Duration
 	// NamePrefix names the instances NamePrefix0, NamePrefix1, … (default "triton-").
 	NamePrefix string
+	// BasePort, when set, gives instance i the fixed ports BasePort+100*i
+	// (HTTP), +1 (gRPC) and +2 (metrics), Triton's default layout for
+	// instance 0 with BasePort 8000; zero picks free ports.
+	BasePort int
 	// ExtraArgs are appended to every server's command line.
 	ExtraArgs []string
 	// Logger receives lifecycle events; nil discards them.
@@ -178,9 +182,12 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 }
 
 func (f *Fleet) launch(opts Options, bin string, i int) (*Instance, error) {
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
+	ports := []int{opts.BasePort + 100*i, opts.BasePort + 100*i + 1, opts.BasePort + 100*i + 2}
+	if opts.BasePort == 0 {
+		var err error
+		if ports, err = freePorts(3); err != nil {
+			return nil, err
+		}
 	}
 	name := fmt.Sprintf("%s%d", opts.NamePrefix, i)
 	in := &Instance{
