@@ -501,9 +501,21 @@ func TestStatisticsDeltaCountsInferences(t *testing.T) {
 	for range n {
 		infer(t, ctx, c, "identity_fp32", in)
 	}
-	after, err := c.ModelStatistics(ctx, "identity_fp32", "")
-	if err != nil {
-		t.Fatal(err)
+	// Statistics, like metrics, may trail the last response briefly.
+	var after []tritonclient.ModelStats
+	for {
+		var err error
+		if after, err = c.ModelStatistics(ctx, "identity_fp32", ""); err != nil {
+			t.Fatal(err)
+		}
+		if after[0].Delta(before[0]).Success.Count >= n {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("statistics never counted %d successes: %+v", n, after[0].Delta(before[0]))
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	d := after[0].Delta(before[0])
 	if d.Success.Count != n || d.InferenceCount != n {
@@ -524,23 +536,34 @@ func TestMetricsFromLivePage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, _ := before.Model("identity_fp32", "1")
 	for range 3 {
 		infer(t, ctx, c, "identity_fp32", in)
 	}
-	after, err := tritonclient.ScrapeMetrics(ctx, nil, fleet.Instances[0].MetricsAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := before.Model("identity_fp32", "1")
-	a, ok := after.Model("identity_fp32", "1")
-	if !ok {
-		t.Fatalf("no identity_fp32 in %+v", after.Models)
+	// Triton bumps its counters just after answering, so a scrape right
+	// after the last response may lag by one: poll until it catches up.
+	var a tritonclient.ModelMetrics
+	var after *tritonclient.Metrics
+	for {
+		after, err = tritonclient.ScrapeMetrics(ctx, nil, fleet.Instances[0].MetricsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok bool
+		if a, ok = after.Model("identity_fp32", "1"); ok && a.RequestSuccess-b.RequestSuccess >= 3 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("nv_inference_request_success grew by %v, want 3 (models %+v)", a.RequestSuccess-b.RequestSuccess, after.Models)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if got := a.RequestSuccess - b.RequestSuccess; got != 3 {
 		t.Errorf("nv_inference_request_success grew by %v, want 3", got)
 	}
-	if a.RequestDuration <= b.RequestDuration {
-		t.Errorf("request duration did not grow: %v -> %v", b.RequestDuration, a.RequestDuration)
+	if a.RequestDuration <= b.RequestDuration || a.ComputeInferDuration <= b.ComputeInferDuration {
+		t.Errorf("durations did not grow: request %v -> %v, compute %v -> %v", b.RequestDuration, a.RequestDuration, b.ComputeInferDuration, a.ComputeInferDuration)
 	}
 	if len(after.GPUs) != 0 {
 		t.Errorf("GPU metrics on a GPU-less server with --allow-gpu-metrics=false: %+v", after.GPUs)
