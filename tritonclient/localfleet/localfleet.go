@@ -413,6 +413,9 @@ func removeShm(prefix string) error {
 // removeStaleShm deletes regions whose creating process (the pid after
 // shmPrefixStem) is gone: leftovers of a test binary that was killed.
 func removeStaleShm(logger *slog.Logger) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	matches, _ := filepath.Glob(filepath.Join(shmDir, shmPrefixStem+"*"))
 	for _, m := range matches {
 		rest := strings.TrimPrefix(filepath.Base(m), shmPrefixStem)
