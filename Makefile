@@ -25,6 +25,7 @@ generate:
 	$(GO) generate ./...
 
 lint:
+	/usr/bin/python3 model_repository/generate.py --check
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.baton/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
