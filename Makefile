@@ -2,7 +2,7 @@
 # needs (deploy/local/install.sh is idempotent and takes ~1 s when done).
 SHELL := /bin/bash
 GO ?= go
-GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m -v
 
 .PHONY: demo test setup build generate check-generated lint
 
