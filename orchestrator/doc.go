@@ -8,5 +8,8 @@
 // It must not choose placements itself (package placement does, purely) nor
 // speak Triton's protocol directly (package tritonclient does).
 //
-// Status: skeleton; the pipeline executor and front doors come next.
+// Sub-packages: pipeline (spec, validation, plan), executor (runs a plan),
+// fleet (instances, health, routing), store (bbolt persistence), v2http
+// (Triton v2 HTTP body codec), httpapi and grpcapi (front doors),
+// adminclient (the CLI's client). Service ties them together.
 package orchestrator

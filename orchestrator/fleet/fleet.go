@@ -1,0 +1,321 @@
+// Package fleet knows Baton's Triton instances: it reads the fleet file,
+// keeps one tritonclient.Client per instance, polls each instance's
+// readiness and repository index, and routes a stage to the first healthy
+// instance that holds its model. It is the seam the placement package will
+// replace: the executor only sees the Router interface.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/batonhq/baton/tritonclient"
+)
+
+// ErrNoInstance means no healthy instance serves the model now.
+var ErrNoInstance = errors.New("no healthy instance serves the model")
+
+// File is the fleet file: the Triton instances Baton may use.
+type File struct {
+	Instances []InstanceSpec `json:"instances"`
+}
+
+// InstanceSpec describes one Triton instance.
+type InstanceSpec struct {
+	Name string `json:"name"`
+	// GRPC is host:port of Triton's gRPC endpoint (required).
+	GRPC string `json:"grpc"`
+	// HTTP and Metrics are host:port of the other endpoints (optional).
+	HTTP    string `json:"http,omitempty"`
+	Metrics string `json:"metrics,omitempty"`
+	// Kind is cpu or gpu.
+	Kind string `json:"kind"`
+	// GPU is the device index for gpu instances.
+	GPU int `json:"gpu,omitempty"`
+	// GPUUUID is the device's NVML uuid, when known.
+	GPUUUID string `json:"gpuUUID,omitempty"`
+	// Node and Agent locate the node's telemetry agent.
+	Node   string            `json:"node,omitempty"`
+	Agent  string            `json:"agent,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// ParseFile reads a fleet file (YAML or JSON) and checks it.
+func ParseFile(doc []byte) (*File, error) {
+	var f File
+	if err := yaml.UnmarshalStrict(doc, &f); err != nil {
+		return nil, fmt.Errorf("fleet file: %w", err)
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i, in := range f.Instances {
+		switch {
+		case in.Name == "":
+			errs = append(errs, fmt.Errorf("instances[%d].name: required", i))
+		case seen[in.Name]:
+			errs = append(errs, fmt.Errorf("instances[%d].name: %q used twice", i, in.Name))
+		}
+		seen[in.Name] = true
+		if in.GRPC == "" {
+			errs = append(errs, fmt.Errorf("instances[%d].grpc: required", i))
+		}
+		if in.Kind != "cpu" && in.Kind != "gpu" {
+			errs = append(errs, fmt.Errorf("instances[%d].kind: %q, want cpu or gpu", i, in.Kind))
+		}
+	}
+	if len(f.Instances) == 0 {
+		errs = append(errs, errors.New("instances: none listed"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("fleet file: %w", err)
+	}
+	return &f, nil
+}
+
+// LoadFile reads and parses the fleet file at path.
+func LoadFile(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFile(b)
+}
+
+// Instance is one Triton instance with its client and last known state.
+type Instance struct {
+	Spec   InstanceSpec
+	Client *tritonclient.Client
+
+	mu      sync.RWMutex
+	healthy bool
+	models  map[string]bool // ready models
+	checked time.Time
+	lastErr error
+}
+
+// Healthy reports the last health verdict.
+func (in *Instance) Healthy() bool {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	return in.healthy
+}
+
+// HasModel reports whether the last index poll saw model ready.
+func (in *Instance) HasModel(model string) bool {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	return in.models[model]
+}
+
+// State is a snapshot of an instance for the admin API.
+type State struct {
+	Name    string    `json:"name"`
+	Kind    string    `json:"kind"`
+	GRPC    string    `json:"grpc"`
+	Healthy bool      `json:"healthy"`
+	Models  []string  `json:"models"`
+	Checked time.Time `json:"checked"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// State returns the instance's current state.
+func (in *Instance) State() State {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	s := State{Name: in.Spec.Name, Kind: in.Spec.Kind, GRPC: in.Spec.GRPC, Healthy: in.healthy, Checked: in.checked}
+	for m := range in.models {
+		s.Models = append(s.Models, m)
+	}
+	slices.Sort(s.Models)
+	if in.lastErr != nil {
+		s.Error = in.lastErr.Error()
+	}
+	return s
+}
+
+// Fleet is the set of instances with their clients.
+type Fleet struct {
+	instances []*Instance
+	logger    *slog.Logger
+	interval  time.Duration
+}
+
+// Options tunes a Fleet.
+type Options struct {
+	// PollInterval is how often health and index are polled (default 2s).
+	PollInterval time.Duration
+	// Client options for every instance (Name is set per instance).
+	Client tritonclient.Options
+	Logger *slog.Logger
+}
+
+// New creates clients for every instance in file; it does no I/O.
+func New(file *File, opts Options) (*Fleet, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 2 * time.Second
+	}
+	f := &Fleet{logger: logger, interval: opts.PollInterval}
+	for _, spec := range file.Instances {
+		co := opts.Client
+		co.Name = spec.Name
+		c, err := tritonclient.New(spec.GRPC, co)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		f.instances = append(f.instances, &Instance{Spec: spec, Client: c, models: map[string]bool{}})
+	}
+	return f, nil
+}
+
+// Instances lists the instances in fleet-file order.
+func (f *Fleet) Instances() []*Instance { return f.instances }
+
+// Instance returns the instance called name.
+func (f *Fleet) Instance(name string) (*Instance, bool) {
+	i := slices.IndexFunc(f.instances, func(in *Instance) bool { return in.Spec.Name == name })
+	if i < 0 {
+		return nil, false
+	}
+	return f.instances[i], true
+}
+
+// Refresh polls every instance once, concurrently: ServerReady, then the
+// repository index of ready models.
+func (f *Fleet) Refresh(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, in := range f.instances {
+		wg.Go(func() { f.refreshOne(ctx, in) })
+	}
+	wg.Wait()
+}
+
+func (f *Fleet) refreshOne(ctx context.Context, in *Instance) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ready, err := in.Client.ServerReady(ctx)
+	var idx []tritonclient.ModelIndexEntry
+	if err == nil && ready {
+		idx, err = in.Client.RepositoryIndex(ctx, true)
+	}
+	models := map[string]bool{}
+	for _, e := range idx {
+		if e.State == tritonclient.StateReady {
+			models[e.Name] = true
+		}
+	}
+	healthy := err == nil && ready
+	in.mu.Lock()
+	was := in.healthy
+	in.healthy, in.checked, in.lastErr = healthy, time.Now(), err
+	if healthy {
+		in.models = models
+	}
+	in.mu.Unlock()
+	if was != healthy {
+		f.logger.Info("instance health changed", "instance", in.Spec.Name, "healthy", healthy, "err", err)
+	}
+}
+
+// Run polls until ctx ends.
+func (f *Fleet) Run(ctx context.Context) {
+	t := time.NewTicker(f.interval)
+	defer t.Stop()
+	for {
+		f.Refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// MarkUnhealthy records a failure seen by a caller (a refused connection),
+// so requests stop going there until the next successful poll.
+func (f *Fleet) MarkUnhealthy(name string, err error) {
+	if in, ok := f.Instance(name); ok {
+		in.mu.Lock()
+		was := in.healthy
+		in.healthy, in.lastErr = false, err
+		in.mu.Unlock()
+		if was {
+			f.logger.Warn("instance marked unhealthy", "instance", name, "err", err)
+		}
+	}
+}
+
+// Pick returns the first healthy instance (in fleet-file order) that holds
+// model and is not in exclude; ErrNoInstance otherwise.
+func (f *Fleet) Pick(model string, exclude []string) (*Instance, error) {
+	for _, in := range f.instances {
+		if slices.Contains(exclude, in.Spec.Name) {
+			continue
+		}
+		if in.Healthy() && in.HasModel(model) {
+			return in, nil
+		}
+	}
+	return nil, fmt.Errorf("model %q: %w", model, ErrNoInstance)
+}
+
+// States snapshots every instance.
+func (f *Fleet) States() []State {
+	out := make([]State, len(f.instances))
+	for i, in := range f.instances {
+		out[i] = in.State()
+	}
+	return out
+}
+
+// Metadata asks the first healthy instance holding model for its metadata;
+// it is a pipeline.MetadataSource. With no such instance it asks any healthy
+// one so that "not found" can be told from "unreachable".
+func (f *Fleet) Metadata(ctx context.Context, model, version string) (*tritonclient.ModelMetadata, error) {
+	in, err := f.Pick(model, nil)
+	if err != nil {
+		for _, cand := range f.instances {
+			if cand.Healthy() {
+				in = cand
+				break
+			}
+		}
+		if in == nil {
+			return nil, err
+		}
+	}
+	return in.Client.ModelMetadata(ctx, model, version)
+}
+
+// Close closes every client.
+func (f *Fleet) Close() {
+	for _, in := range f.instances {
+		in.Client.Close()
+	}
+}
+
+// Route implements the executor's Router: the first healthy instance
+// holding model, skipping exclude.
+func (f *Fleet) Route(_ context.Context, model string, exclude []string) (string, *tritonclient.Client, error) {
+	in, err := f.Pick(model, exclude)
+	if err != nil {
+		return "", nil, err
+	}
+	return in.Spec.Name, in.Client, nil
+}
+
+// ReportFailure implements the executor's Router: a call found the
+// instance unreachable.
+func (f *Fleet) ReportFailure(instance string, err error) { f.MarkUnhealthy(instance, err) }
