@@ -34,6 +34,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd())
+	root.AddCommand(newDevCmd(), newServeCmd())
 	return root
 }

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/batonhq/baton/orchestrator"
+	"github.com/batonhq/baton/orchestrator/executor"
+	"github.com/batonhq/baton/orchestrator/fleet"
+	"github.com/batonhq/baton/orchestrator/grpcapi"
+	"github.com/batonhq/baton/orchestrator/httpapi"
+	"github.com/batonhq/baton/orchestrator/store"
+	"github.com/batonhq/baton/tritonclient/localfleet"
+)
+
+type serveFlags struct {
+	httpAddr, grpcAddr string
+	fleetFile          string
+	localFleet         int
+	localModels        []string
+	repository         string
+	pipelinesDir       string
+	dataDir            string
+	defaultTimeout     time.Duration
+	bodyLimit          int64
+	pollInterval       time.Duration
+	logLevel           string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve pipelines over Triton v2 HTTP/gRPC, /invocations and the admin API",
+		Long: `Serves the pipelines in --pipelines and those created through the admin API
+(persisted in --data-dir). Stages run on the Triton instances of --fleet, or,
+with --local-fleet N, on N tritonserver processes Baton starts on 127.0.0.1
+(the embedded single-machine default).`,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP listen address (v2 HTTP, /invocations, admin, /metrics)")
+	fl.StringVar(&f.grpcAddr, "grpc", "127.0.0.1:8081", "gRPC listen address (Triton v2 gRPC)")
+	fl.StringVar(&f.fleetFile, "fleet", "", "fleet file (YAML) listing Triton instances")
+	fl.IntVar(&f.localFleet, "local-fleet", 0, "start N local tritonserver processes instead of --fleet")
+	fl.StringSliceVar(&f.localModels, "local-models", []string{"tabular_preprocess", "tabular_classifier", "tabular_postprocess", "tabular_ensemble", "identity_fp32", "churn_us_east", "churn_eu_west"}, "models the local fleet loads")
+	fl.StringVar(&f.repository, "repository", "model_repository", "model repository for --local-fleet")
+	fl.StringVar(&f.pipelinesDir, "pipelines", filepath.Join("deploy", "local", "pipelines"), "directory of pipeline specs (*.yaml) served read-only")
+	fl.StringVar(&f.dataDir, "data-dir", filepath.Join(".baton", "data"), "where API-created pipelines are persisted (bbolt)")
+	fl.DurationVar(&f.defaultTimeout, "default-timeout", 60*time.Second, "deadline of a request that names none")
+	fl.Int64Var(&f.bodyLimit, "body-limit", 64<<20, "largest request body in bytes (413 above)")
+	fl.DurationVar(&f.pollInterval, "poll-interval", 2*time.Second, "how often instance health and model lists are polled")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runServe(ctx context.Context, f serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	var fleetFile *fleet.File
+	switch {
+	case f.localFleet > 0 && f.fleetFile != "":
+		return errors.New("--fleet and --local-fleet are exclusive")
+	case f.localFleet > 0:
+		lf, err := localfleet.Start(ctx, localfleet.Options{
+			ModelRepository: f.repository, Instances: f.localFleet, LoadModels: f.localModels,
+			LogDir: filepath.Join(filepath.Dir(f.dataDir), "logs"), Logger: logger,
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := lf.Stop(stopCtx); err != nil {
+				logger.Error("stopping local fleet", "err", err)
+			}
+		}()
+		fleetFile = &fleet.File{}
+		for _, in := range lf.Instances {
+			fleetFile.Instances = append(fleetFile.Instances, fleet.InstanceSpec{Name: in.Name, GRPC: in.GRPCAddr, HTTP: in.HTTPAddr, Metrics: in.MetricsAddr, Kind: "cpu"})
+		}
+	case f.fleetFile != "":
+		var err error
+		if fleetFile, err = fleet.LoadFile(f.fleetFile); err != nil {
+			return err
+		}
+	default:
+		return errors.New("name the Triton instances: --fleet FILE or --local-fleet N")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	fl, err := fleet.New(fleetFile, fleet.Options{PollInterval: f.pollInterval, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer fl.Close()
+	fl.Refresh(ctx)
+
+	exec, err := executor.New(fl, executor.Options{Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, f.dataDir, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := orchestrator.NewService(orchestrator.Config{Executor: exec, Metadata: fl.Metadata, Store: st, Logger: logger})
+	if f.pipelinesDir != "" {
+		if err := svc.LoadDir(f.pipelinesDir); err != nil {
+			return err
+		}
+	}
+	if err := svc.LoadStore(ctx); err != nil {
+		return err
+	}
+
+	httpSrv, err := httpapi.New(svc, httpapi.Options{Logger: logger, Registerer: reg, Gatherer: reg, BodyLimit: f.bodyLimit, DefaultTimeout: f.defaultTimeout, Fleet: fl, Version: version})
+	if err != nil {
+		return err
+	}
+	gs := grpc.NewServer(grpcapi.ServerOptions(int(f.bodyLimit))...)
+	grpcapi.New(svc, grpcapi.Options{Logger: logger, ServerName: "baton", ServerVersion: version}).Register(gs)
+
+	hl, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return err
+	}
+	gl, err := net.Listen("tcp", f.grpcAddr)
+	if err != nil {
+		hl.Close()
+		return err
+	}
+	hs := &http.Server{Handler: httpSrv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	pollDone := make(chan struct{})
+	go func() { defer close(pollDone); fl.Run(runCtx) }()
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(hl) }()
+	go func() { errc <- gs.Serve(gl) }()
+
+	svc.SetReady(true)
+	logger.Info("baton serving", "http", hl.Addr().String(), "grpc", gl.Addr().String(), "pipelines", svc.PipelineNames(), "instances", len(fleetFile.Instances))
+	fmt.Printf("baton: serving %v on http://%s and grpc %s\n", svc.PipelineNames(), hl.Addr(), gl.Addr())
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		logger.Error("server stopped", "err", err)
+	}
+	// Shutdown order: readiness 503, drain in-flight requests, stop the
+	// servers, then the poller; deferred calls close clients and the fleet.
+	svc.SetReady(false)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(drainCtx); err != nil {
+		logger.Warn("http drain", "err", err)
+	}
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-drainCtx.Done():
+		gs.Stop()
+	}
+	cancelRun()
+	<-pollDone
+	logger.Info("baton stopped")
+	return nil
+}
