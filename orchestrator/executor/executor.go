@@ -57,10 +57,15 @@ type StageError struct {
 }
 
 func (e *StageError) Error() string {
-	if e.Instance == "" {
-		return fmt.Sprintf("stage %q (model %q): %v", e.Stage, e.Model, e.Err)
+	cause := e.Err.Error()
+	var te *tritonclient.Error
+	if errors.As(e.Err, &te) { // instance and model are said once, here
+		cause = fmt.Sprintf("%s: %s", te.Unwrap(), te.Message)
 	}
-	return fmt.Sprintf("stage %q (model %q on %s): %v", e.Stage, e.Model, e.Instance, e.Err)
+	if e.Instance == "" {
+		return fmt.Sprintf("stage %q (model %q): %s", e.Stage, e.Model, cause)
+	}
+	return fmt.Sprintf("stage %q (model %q on %s): %s", e.Stage, e.Model, e.Instance, cause)
 }
 
 func (e *StageError) Unwrap() error { return e.Err }
@@ -337,7 +342,11 @@ func (e *Executor) runStage(ctx context.Context, plan *pipeline.Plan, st *pipeli
 		if neverSent && errors.Is(err, tritonclient.ErrUnavailable) {
 			e.router.ReportFailure(instance, err)
 		}
-		if attempt >= e.maxAttempts || !(neverSent || st.Idempotent) {
+		// An idempotent stage may be retried after a transport failure that
+		// might have reached the model; a model's own verdict (invalid
+		// argument, internal error) would only repeat elsewhere.
+		retryable := neverSent || (st.Idempotent && errors.Is(err, tritonclient.ErrUnavailable))
+		if attempt >= e.maxAttempts || !retryable {
 			return rec, rec.Err
 		}
 		e.logger.Warn("retrying stage on another instance", "pipeline", plan.Spec.Name, "stage", st.Name, "instance", instance, "attempt", attempt, "err", err)
