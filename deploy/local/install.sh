@@ -13,8 +13,8 @@ set -euo pipefail
 BATON_HOME=${BATON_HOME:-$HOME/.cache/baton}
 PYTRITON_VERSION=0.7.0
 # Python packages in the venv; bump STAMP_VERSION when this list changes.
-PIP_PACKAGES=("nvidia-pytriton==$PYTRITON_VERSION" "numpy<2")
-STAMP_VERSION="pytriton-$PYTRITON_VERSION-r1"
+PIP_PACKAGES=("nvidia-pytriton==$PYTRITON_VERSION" "numpy<2" "tritonclient[http,grpc]==2.73.0")
+STAMP_VERSION="pytriton-$PYTRITON_VERSION-r2"
 APT_PACKAGES=(libpython3.11 python3-numpy protobuf-compiler curl)
 
 log() { printf 'install: %s\n' "$*" >&2; }
