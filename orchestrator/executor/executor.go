@@ -264,10 +264,10 @@ func shapeFits(got, spec []int64) bool {
 	return true
 }
 
-func (e *Executor) runStage(ctx context.Context, plan *pipeline.Plan, st *pipeline.StagePlan, req *Request, tensors map[string]*tensorRef) (StageRecord, error) {
-	rec := StageRecord{Stage: st.Name, Model: st.Model}
+func (e *Executor) runStage(ctx context.Context, plan *pipeline.Plan, st *pipeline.StagePlan, req *Request, tensors map[string]*tensorRef) (rec StageRecord, _ error) {
+	rec = StageRecord{Stage: st.Name, Model: st.Model}
 	start := time.Now()
-	defer func() { rec.Duration = time.Since(start) }()
+	defer func() { rec.Duration = time.Since(start) }() // rec is the named result: the caller sees it
 	model := st.Model
 	if st.Group != "" {
 		if req.TargetModel == "" {
