@@ -2,13 +2,15 @@
 # needs (deploy/local/install.sh is idempotent and takes ~1 s when done).
 SHELL := /bin/bash
 GO ?= go
-GOTEST_FLAGS ?= -race -count=1 -timeout 20m -v
+# -p 1: the Triton-backed packages each start their own fleet; run them one
+# at a time so 2 cores are not shared by three fleets starting at once.
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m -v -p 1
 
 .PHONY: demo test setup build generate check-generated lint
 
-## demo: install Triton if missing, start a local fleet with the example models, print where they serve
+## demo: install Triton if missing, start a local fleet, serve the example pipelines on 127.0.0.1:8080 (HTTP) and :8081 (gRPC)
 demo: setup build
-	./bin/baton dev up
+	./bin/baton serve --local-fleet 2
 
 ## test: install what is missing, check formatting/vet/generated code, run every test against real tritonserver
 test: setup lint check-generated

@@ -319,6 +319,10 @@ func (s *Service) Statistics(name string) (tritonclient.ModelStats, bool) {
 		ExecutionCount: e.st.success.Load(),
 		Success:        tritonclient.StatDuration{Count: e.st.success.Load(), Total: time.Duration(e.st.successNs.Load())},
 		Fail:           tritonclient.StatDuration{Count: e.st.fail.Load(), Total: time.Duration(e.st.failNs.Load())},
+		// A pipeline has no queue of its own; like Triton, count one
+		// zero-length queue entry per success. perf_analyzer finds the
+		// version it measured by the queue count that grew.
+		Queue: tritonclient.StatDuration{Count: e.st.success.Load()},
 	}
 	if ms := e.st.lastInfMs.Load(); ms > 0 {
 		st.LastInference = time.UnixMilli(ms)

@@ -142,7 +142,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	gs := grpc.NewServer(grpcapi.ServerOptions(int(f.bodyLimit))...)
-	grpcapi.New(svc, grpcapi.Options{Logger: logger, ServerName: "baton", ServerVersion: version}).Register(gs)
+	grpcapi.New(svc, grpcapi.Options{Logger: logger, ServerName: "baton", ServerVersion: version, MaxMessageBytes: int(f.bodyLimit)}).Register(gs)
 
 	hl, err := net.Listen("tcp", f.httpAddr)
 	if err != nil {

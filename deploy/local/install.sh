@@ -6,8 +6,8 @@
 # Python tools the tests drive. A second run with everything present takes
 # about a second.
 #
-# Result: $BATON_HOME/triton -> the tritonserver tree (bin/, backends/), and
-# $BATON_HOME/venv. BATON_HOME defaults to ~/.cache/baton.
+# Result: $BATON_HOME/triton -> the tritonserver tree (bin/, backends/),
+# $BATON_HOME/venv, and $BATON_HOME/bin/perf_analyzer. BATON_HOME defaults to ~/.cache/baton.
 set -euo pipefail
 
 BATON_HOME=${BATON_HOME:-$HOME/.cache/baton}
@@ -15,7 +15,7 @@ PYTRITON_VERSION=0.7.0
 # Python packages in the venv; bump STAMP_VERSION when this list changes.
 PIP_PACKAGES=("nvidia-pytriton==$PYTRITON_VERSION" "numpy<2" "tritonclient[http,grpc]==2.73.0")
 STAMP_VERSION="pytriton-$PYTRITON_VERSION-r2"
-APT_PACKAGES=(libpython3.11 python3-numpy protobuf-compiler curl)
+APT_PACKAGES=(libpython3.11 python3-numpy protobuf-compiler curl gpgv xz-utils)
 
 log() { printf 'install: %s\n' "$*" >&2; }
 
@@ -63,3 +63,8 @@ fi
 
 ln -sfn "$tree" "$BATON_HOME/triton"
 log "tritonserver ready at $BATON_HOME/triton/bin/tritonserver"
+
+# NVIDIA's perf_analyzer, the benchmark anchor (its own script explains why
+# it needs one).
+BATON_HOME="$BATON_HOME" "$(dirname "$0")/install-perf-analyzer.sh" >/dev/null
+log "perf_analyzer ready at $BATON_HOME/bin/perf_analyzer"

@@ -290,3 +290,26 @@ func checkServerTiming(t *testing.T, header string, stages []string) {
 		t.Errorf("Server-Timing %q: stages + overhead = %.3f ms, total %.3f ms", header, sum, durs["total"])
 	}
 }
+
+func TestMetricsPage(t *testing.T) {
+	b := startBaton(t, batonOpts{})
+	body, _ := json.Marshal(map[string]any{"inputs": []any{map[string]any{"name": "ROWS", "datatype": "BYTES", "shape": []int{1, 1}, "data": rows[:1]}}})
+	for range 2 {
+		if r := b.do(t, http.MethodPost, "/v2/models/tabular/infer", body, nil); r.status != 200 {
+			t.Fatalf("infer: %d %s", r.status, r.body)
+		}
+	}
+	b.do(t, http.MethodPost, "/v2/models/tabular/infer", []byte("{"), nil)
+	m := string(b.do(t, http.MethodGet, "/metrics", nil, nil).body)
+	for _, want := range []string{
+		`baton_requests_total{code="200",door="v2http",pipeline="tabular"} 2`,
+		`baton_requests_total{code="400",door="v2http",pipeline="tabular"} 1`,
+		`baton_request_duration_seconds_count{pipeline="tabular"} 2`,
+		`baton_stage_duration_seconds_count{instance="triton-0",pipeline="tabular",stage="classify"} 2`,
+		`baton_requests_in_flight 0`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func startBaton(t *testing.T, o batonOpts) *baton {
 		t.Fatal(err)
 	}
 	gs := grpc.NewServer(grpcapi.ServerOptions(64 << 20)...)
-	grpcapi.New(svc, grpcapi.Options{ServerName: "baton", ServerVersion: "test"}).Register(gs)
+	grpcapi.New(svc, grpcapi.Options{ServerName: "baton", ServerVersion: "test", MaxMessageBytes: 64 << 20}).Register(gs)
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -107,10 +107,10 @@ func New(svc *orchestrator.Service, opts Options) (*Server, error) {
 	e.GET("/v2/models/:name/versions/:version/config", s.modelConfig)
 	e.GET("/v2/models/:name/stats", s.modelStats)
 	e.GET("/v2/models/:name/versions/:version/stats", s.modelStats)
-	e.POST("/v2/models/:name/infer", s.infer)
-	e.POST("/v2/models/:name/versions/:version/infer", s.infer)
+	e.POST("/v2/models/:name/infer", s.infer, s.countRequests("v2http"))
+	e.POST("/v2/models/:name/versions/:version/infer", s.infer, s.countRequests("v2http"))
 	e.POST("/v2/repository/index", s.repositoryIndex)
-	e.POST("/pipelines/:name/invocations", s.invocations)
+	e.POST("/pipelines/:name/invocations", s.invocations, s.countRequests("invocations"))
 	e.GET("/ping", s.serverReady) // SageMaker's health check
 
 	e.POST("/admin/pipelines", s.createPipeline)
@@ -276,15 +276,6 @@ func (s *Server) run(c echo.Context, door, name string, req *executor.Request, t
 	defer cancel()
 	req.ID = firstNonEmpty(req.ID, c.Response().Header().Get(echo.HeaderXRequestID))
 	res, err := s.svc.Infer(ctx, name, req)
-	code := http.StatusOK
-	if err != nil {
-		code = statusFor(err)
-	}
-	label := name
-	if errors.Is(err, orchestrator.ErrPipelineNotFound) {
-		label = "" // do not let clients mint label values
-	}
-	s.requests.WithLabelValues(label, door, strconv.Itoa(code)).Inc()
 	if res != nil {
 		c.Response().Header().Set("Server-Timing", serverTiming(res))
 		if err == nil {
@@ -293,9 +284,42 @@ func (s *Server) run(c echo.Context, door, name string, req *executor.Request, t
 		}
 	}
 	if err != nil {
-		s.logger.Warn("pipeline request failed", "id", req.ID, "pipeline", name, "door", door, "status", code, "err", err)
+		s.logger.Warn("pipeline request failed", "id", req.ID, "pipeline", name, "door", door, "status", statusFor(err), "err", err)
 	}
 	return res, err
+}
+
+// countRequests counts every request of a door by pipeline and final
+// status, including those rejected before they reach a pipeline.
+func (s *Server) countRequests(door string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			err := next(c)
+			code := c.Response().Status
+			if err != nil {
+				code = statusOf(err)
+			}
+			name := c.Param("name")
+			if _, ok := s.svc.Plan(name); !ok {
+				name = "" // unknown names must not mint label values
+			}
+			s.requests.WithLabelValues(name, door, strconv.Itoa(code)).Inc()
+			return err
+		}
+	}
+}
+
+// statusOf is the status handleError will send for err.
+func statusOf(err error) int {
+	var he *httpError
+	var ee *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		return he.status
+	case errors.As(err, &ee):
+		return ee.Code
+	}
+	return statusFor(err)
 }
 
 // serverTiming renders per-stage durations, then Baton's own overhead:

@@ -121,6 +121,9 @@ func (s *Server) modelConfig(c echo.Context) error {
 		"name":           p.Spec.Name,
 		"platform":       "baton_pipeline",
 		"max_batch_size": p.Spec.MaxBatchSize,
+		// perf_analyzer, asked for no particular version, finds the one to
+		// measure through the version policy, as with any Triton model.
+		"version_policy": map[string]any{"latest": map[string]any{"num_versions": 1}},
 		"input":          conv(p.Inputs),
 		"output":         conv(p.Outputs),
 	})
@@ -168,7 +171,6 @@ func (s *Server) repositoryIndex(c echo.Context) error {
 func (s *Server) infer(c echo.Context) error {
 	p, err := s.plan(c)
 	if err != nil {
-		s.requests.WithLabelValues("", "v2http", strconv.Itoa(http.StatusNotFound)).Inc()
 		return err
 	}
 	headerLen := -1

@@ -65,6 +65,9 @@ type Options struct {
 	// (HTTP), +1 (gRPC) and +2 (metrics), Triton's default layout for
 	// instance 0 with BasePort 8000; zero picks free ports.
 	BasePort int
+	// StartAttempts is how many times a server that fails to start is
+	// started again (default 2); 1 disables retries.
+	StartAttempts int
 	// ExtraArgs are appended to every server's command line.
 	ExtraArgs []string
 	// Logger receives lifecycle events; nil discards them.
@@ -131,6 +134,9 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 60 * time.Second
 	}
+	if opts.StartAttempts <= 0 {
+		opts.StartAttempts = 2
+	}
 	if opts.NamePrefix == "" {
 		opts.NamePrefix = "triton-"
 	}
@@ -170,8 +176,20 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 		}
 		f.Instances = append(f.Instances, in)
 	}
-	for _, in := range f.Instances {
-		if err := in.waitReady(ctx, opts.StartTimeout); err != nil {
+	for i, in := range f.Instances {
+		err := in.waitReady(ctx, opts.StartTimeout)
+		// The Python backend sometimes aborts a start on a heavily loaded
+		// host (boost::interprocess::lock_exception while a stub starts):
+		// give such a server fresh ports and another go.
+		for attempt := 2; err != nil && attempt <= opts.StartAttempts && ctx.Err() == nil; attempt++ {
+			logger.Warn("tritonserver failed to start; retrying", "name", in.Name, "attempt", attempt, "err", err)
+			_ = in.Stop(context.WithoutCancel(ctx), 5*time.Second)
+			if in, err = f.launch(opts, bin, i); err == nil {
+				f.Instances[i] = in
+				err = in.waitReady(ctx, opts.StartTimeout)
+			}
+		}
+		if err != nil {
 			f.tempLogDir = false // keep logs for the post-mortem
 			_ = f.Stop(context.WithoutCancel(ctx))
 			return nil, err
@@ -208,6 +226,9 @@ func (f *Fleet) launch(opts Options, bin string, i int) (*Instance, error) {
 		"--metrics-address=127.0.0.1", "--metrics-port=" + strconv.Itoa(ports[2]),
 		"--allow-gpu-metrics=false",
 		"--exit-timeout-secs=5",
+		// One load thread: concurrent Python stub start-ups on a small, busy
+		// host make the Python backend abort (boost lock_exception).
+		"--model-load-thread-count=1",
 		"--backend-config=python,shm-region-prefix-name=" + in.ShmPrefix,
 	}
 	for _, m := range opts.LoadModels {

@@ -99,7 +99,7 @@ func TestFleetLifecycle(t *testing.T) {
 func TestStartFailureIsLoudAndClean(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	_, err := Start(ctx, Options{ModelRepository: repoModels(t), LoadModels: []string{"broken_model"}, LogDir: t.TempDir()})
+	_, err := Start(ctx, Options{ModelRepository: repoModels(t), LoadModels: []string{"broken_model"}, LogDir: t.TempDir(), StartAttempts: 1})
 	if !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), "broken_model") {
 		t.Fatalf("err = %v, want ErrStartFailed quoting the server log about broken_model", err)
 	}
