@@ -34,6 +34,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd(), newServeCmd())
+	root.AddCommand(newDevCmd(), newServeCmd(), newApplyCmd(), newGetCmd(), newDeleteCmd(), newInvokeCmd())
 	return root
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 const (
@@ -251,8 +251,14 @@ func prepareSpec(spec []byte) (doc []byte, name string, err error) {
 		return nil, "", fmt.Errorf("%w: empty spec", ErrInvalid)
 	}
 	if doc[0] != '{' || !json.Valid(doc) {
-		if doc, err = yaml.YAMLToJSONStrict(spec); err != nil {
+		// YAML 1.2, as the server reads it: a tensor called Y or ON stays a
+		// string (YAML 1.1 converters would turn it into a boolean).
+		var tree any
+		if err := yaml.Unmarshal(spec, &tree); err != nil {
 			return nil, "", fmt.Errorf("%w: parse spec as YAML: %w", ErrInvalid, err)
+		}
+		if doc, err = json.Marshal(tree); err != nil {
+			return nil, "", fmt.Errorf("%w: spec is not JSON-compatible (mapping keys must be strings): %w", ErrInvalid, err)
 		}
 	}
 	var fields map[string]json.RawMessage

@@ -41,21 +41,20 @@ type Problem struct {
 // Error formats the status, the message and every problem, e.g.
 // `HTTP 422: invalid pipeline: stages[2].inputs.X: tensor "feat" is produced by no earlier stage`.
 func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "HTTP %d: %s", e.Status, e.Message)
-	for i, p := range e.Problems {
-		if i == 0 {
-			b.WriteString(": ")
-		} else {
-			b.WriteString("; ")
-		}
+	var extra []string
+	for _, p := range e.Problems {
+		text := p.Message
 		if p.Path != "" {
-			b.WriteString(p.Path)
-			b.WriteString(": ")
+			text = p.Path + ": " + p.Message
 		}
-		b.WriteString(p.Message)
+		if !strings.Contains(e.Message, text) { // Baton's messages already list theirs
+			extra = append(extra, text)
+		}
 	}
-	return b.String()
+	if len(extra) == 0 {
+		return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
+	}
+	return fmt.Sprintf("HTTP %d: %s: %s", e.Status, e.Message, strings.Join(extra, "; "))
 }
 
 // Unwrap returns the sentinel for e.Status, or nil when none fits.

@@ -6,7 +6,9 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/batonhq/baton/tritonclient"
 )
@@ -50,8 +52,20 @@ type InstanceSpec struct {
 
 // ParseFile reads a fleet file (YAML or JSON) and checks it.
 func ParseFile(doc []byte) (*File, error) {
+	// YAML 1.2 (a label value "on" stays a string), then strict JSON
+	// decoding so a misspelt key is an error.
+	var tree any
+	if err := yaml.Unmarshal(doc, &tree); err != nil {
+		return nil, fmt.Errorf("fleet file: %w", err)
+	}
+	js, err := json.Marshal(tree)
+	if err != nil {
+		return nil, fmt.Errorf("fleet file: %w", err)
+	}
 	var f File
-	if err := yaml.UnmarshalStrict(doc, &f); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("fleet file: %w", err)
 	}
 	var errs []error
