@@ -30,6 +30,7 @@ type serveFlags struct {
 	fleetFile          string
 	localFleet         int
 	localModels        []string
+	localBasePort      int
 	repository         string
 	pipelinesDir       string
 	dataDir            string
@@ -56,6 +57,7 @@ with --local-fleet N, on N tritonserver processes Baton starts on 127.0.0.1
 	fl.StringVar(&f.fleetFile, "fleet", "", "fleet file (YAML) listing Triton instances")
 	fl.IntVar(&f.localFleet, "local-fleet", 0, "start N local tritonserver processes instead of --fleet")
 	fl.StringSliceVar(&f.localModels, "local-models", []string{"tabular_preprocess", "tabular_classifier", "tabular_postprocess", "tabular_ensemble", "identity_fp32", "churn_us_east", "churn_eu_west"}, "models the local fleet loads")
+	fl.IntVar(&f.localBasePort, "local-base-port", 8000, "local instance i listens on base+100*i (HTTP), +1 (gRPC), +2 (metrics); 0 picks free ports")
 	fl.StringVar(&f.repository, "repository", "model_repository", "model repository for --local-fleet")
 	fl.StringVar(&f.pipelinesDir, "pipelines", filepath.Join("deploy", "local", "pipelines"), "directory of pipeline specs (*.yaml) served read-only")
 	fl.StringVar(&f.dataDir, "data-dir", filepath.Join(".baton", "data"), "where API-created pipelines are persisted (bbolt)")
@@ -79,7 +81,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 		return errors.New("--fleet and --local-fleet are exclusive")
 	case f.localFleet > 0:
 		lf, err := localfleet.Start(ctx, localfleet.Options{
-			ModelRepository: f.repository, Instances: f.localFleet, LoadModels: f.localModels,
+			ModelRepository: f.repository, Instances: f.localFleet, LoadModels: f.localModels, BasePort: f.localBasePort,
 			LogDir: filepath.Join(filepath.Dir(f.dataDir), "logs"), Logger: logger,
 		})
 		if err != nil {
