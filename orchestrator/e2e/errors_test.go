@@ -57,7 +57,7 @@ func TestBadInputGetsTheRight4xx(t *testing.T) {
 		{"invalid CSV row", "/v2/models/tabular/infer", okJSON(func(d map[string]any) { input(d)["data"] = []string{"M,0.4,abc,0.1,0.5"} }), nil, 400},
 		{"invalid CSV row via invocations", "/pipelines/tabular/invocations", []byte("X,1,2,3,4\n"), map[string]string{"Content-Type": "text/csv"}, 400},
 		{"missing target on a group stage", "/v2/models/churn/infer", okJSON(nil), nil, 400},
-		{"over the body limit", "/v2/models/tabular/infer", bytes.Repeat([]byte(" "), 2<<20), nil, 413},
+		{"10 MB over the body limit", "/v2/models/tabular/infer", bytes.Repeat([]byte(" "), 11<<20), nil, 413},
 		{"unsupported content type", "/pipelines/tabular/invocations", []byte("x"), map[string]string{"Content-Type": "image/png"}, 415},
 	}
 	var goldenOut bytes.Buffer
