@@ -27,12 +27,30 @@ import (
 
 // Router picks the instance that serves a model for a stage.
 type Router interface {
-	// Route returns an instance name and its client for model, skipping
-	// the instances in exclude; an error wrapping fleet.ErrNoInstance (or
-	// any error) means none is available.
-	Route(ctx context.Context, model string, exclude []string) (instance string, c *tritonclient.Client, err error)
+	// Route returns where to call t's model, skipping the instances in
+	// exclude; an error (wrapping fleet.ErrNoInstance, typically) means
+	// none is available. The caller calls the Route's Done when the call
+	// has finished, so the router knows what is in flight where.
+	Route(ctx context.Context, t Target, exclude []string) (Route, error)
 	// ReportFailure tells the router that instance could not be reached.
 	ReportFailure(instance string, err error)
+}
+
+// Target is the stage being routed.
+type Target struct {
+	Pipeline string
+	Stage    string
+	// Model is the model to call (for a group stage, the request's target).
+	Model  string
+	Device pipeline.Device
+}
+
+// Route is where one stage call goes.
+type Route struct {
+	Instance string
+	Client   *tritonclient.Client
+	// Done ends the call's in-flight accounting; nil means nothing to do.
+	Done func()
 }
 
 // Errors a caller maps to its protocol's status codes.
@@ -300,7 +318,7 @@ func (e *Executor) runStage(ctx context.Context, plan *pipeline.Plan, st *pipeli
 	var tried []string
 	for attempt := 1; ; attempt++ {
 		rec.Attempts = attempt
-		instance, client, err := e.router.Route(ctx, model, tried)
+		route, err := e.router.Route(ctx, Target{Pipeline: plan.Spec.Name, Stage: st.Name, Model: model, Device: st.Device}, tried)
 		if err != nil {
 			if len(tried) > 0 && rec.Err != nil {
 				err = rec.Err // the last real failure says more than "no other instance"
@@ -310,14 +328,18 @@ func (e *Executor) runStage(ctx context.Context, plan *pipeline.Plan, st *pipeli
 			rec.Err = err
 			return rec, err
 		}
+		instance := route.Instance
 		rec.Instance = instance
 		callCtx, cancel := ctx, context.CancelFunc(func() {})
 		if st.Timeout > 0 {
 			callCtx, cancel = context.WithTimeout(ctx, st.Timeout)
 		}
 		callStart := time.Now()
-		resp, err := client.ModelInfer(callCtx, preq)
+		resp, err := route.Client.ModelInfer(callCtx, preq)
 		cancel()
+		if route.Done != nil {
+			route.Done()
+		}
 		e.stageDur.WithLabelValues(plan.Spec.Name, st.Name, instance).Observe(time.Since(callStart).Seconds())
 		if err == nil {
 			if err := storeOutputs(st, resp, tensors); err != nil {

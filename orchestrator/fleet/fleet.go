@@ -15,10 +15,12 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/batonhq/baton/orchestrator/executor"
 	"github.com/batonhq/baton/tritonclient"
 )
 
@@ -113,6 +115,8 @@ type Instance struct {
 	models  map[string]bool // ready models
 	checked time.Time
 	lastErr error
+	// inflight counts calls per model now running on this instance.
+	inflight map[string]*atomic.Int64
 }
 
 // Healthy reports the last health verdict.
@@ -160,6 +164,9 @@ type Fleet struct {
 	instances []*Instance
 	logger    *slog.Logger
 	interval  time.Duration
+
+	amu         sync.RWMutex
+	assignments map[string]string // pipeline\x00stage → instance
 }
 
 // Options tunes a Fleet.
@@ -180,7 +187,7 @@ func New(file *File, opts Options) (*Fleet, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
 	}
-	f := &Fleet{logger: logger, interval: opts.PollInterval}
+	f := &Fleet{logger: logger, interval: opts.PollInterval, assignments: map[string]string{}}
 	for _, spec := range file.Instances {
 		co := opts.Client
 		co.Name = spec.Name
@@ -189,7 +196,7 @@ func New(file *File, opts Options) (*Fleet, error) {
 			f.Close()
 			return nil, err
 		}
-		f.instances = append(f.instances, &Instance{Spec: spec, Client: c, models: map[string]bool{}})
+		f.instances = append(f.instances, &Instance{Spec: spec, Client: c, models: map[string]bool{}, inflight: map[string]*atomic.Int64{}})
 	}
 	return f, nil
 }
@@ -320,14 +327,71 @@ func (f *Fleet) Close() {
 	}
 }
 
-// Route implements the executor's Router: the first healthy instance
-// holding model, skipping exclude.
-func (f *Fleet) Route(_ context.Context, model string, exclude []string) (string, *tritonclient.Client, error) {
-	in, err := f.Pick(model, exclude)
-	if err != nil {
-		return "", nil, err
+// Route implements the executor's Router: the instance assigned to the
+// stage (SetAssignment) while it is healthy and holds the model, else the
+// first healthy instance holding the model; skipping exclude. The call is
+// counted in flight on that instance until Done.
+func (f *Fleet) Route(_ context.Context, t executor.Target, exclude []string) (executor.Route, error) {
+	var in *Instance
+	if name, ok := f.assignment(t.Pipeline, t.Stage); ok {
+		if cand, ok := f.Instance(name); ok && !slices.Contains(exclude, name) && cand.Healthy() && cand.HasModel(t.Model) {
+			in = cand
+		}
 	}
-	return in.Spec.Name, in.Client, nil
+	if in == nil {
+		var err error
+		if in, err = f.Pick(t.Model, exclude); err != nil {
+			return executor.Route{}, err
+		}
+	}
+	n := in.inflightCounter(t.Model)
+	n.Add(1)
+	return executor.Route{Instance: in.Spec.Name, Client: in.Client, Done: func() { n.Add(-1) }}, nil
+}
+
+// SetAssignment routes a pipeline stage to instance (placement's choice);
+// instance "" removes the assignment.
+func (f *Fleet) SetAssignment(pipeline, stage, instance string) {
+	f.amu.Lock()
+	defer f.amu.Unlock()
+	key := pipeline + "\x00" + stage
+	if instance == "" {
+		delete(f.assignments, key)
+		return
+	}
+	f.assignments[key] = instance
+}
+
+func (f *Fleet) assignment(pipeline, stage string) (string, bool) {
+	f.amu.RLock()
+	defer f.amu.RUnlock()
+	name, ok := f.assignments[pipeline+"\x00"+stage]
+	return name, ok
+}
+
+// InFlight is how many calls to model are in flight on instance now.
+func (f *Fleet) InFlight(instance, model string) int64 {
+	in, ok := f.Instance(instance)
+	if !ok {
+		return 0
+	}
+	return in.inflightCounter(model).Load()
+}
+
+func (in *Instance) inflightCounter(model string) *atomic.Int64 {
+	in.mu.RLock()
+	n, ok := in.inflight[model]
+	in.mu.RUnlock()
+	if ok {
+		return n
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if n, ok = in.inflight[model]; !ok {
+		n = &atomic.Int64{}
+		in.inflight[model] = n
+	}
+	return n
 }
 
 // ReportFailure implements the executor's Router: a call found the
