@@ -397,3 +397,12 @@ func (in *Instance) inflightCounter(model string) *atomic.Int64 {
 // ReportFailure implements the executor's Router: a call found the
 // instance unreachable.
 func (f *Fleet) ReportFailure(instance string, err error) { f.MarkUnhealthy(instance, err) }
+
+// Client returns the client of instance.
+func (f *Fleet) Client(instance string) (*tritonclient.Client, bool) {
+	in, ok := f.Instance(instance)
+	if !ok {
+		return nil, false
+	}
+	return in.Client, true
+}
