@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/batonhq/baton/orchestrator/executor"
+	"github.com/batonhq/baton/telemetry"
 	"github.com/batonhq/baton/tritonclient"
 )
 
@@ -117,6 +119,42 @@ type Instance struct {
 	lastErr error
 	// inflight counts calls per model now running on this instance.
 	inflight map[string]*atomic.Int64
+	// node is the last snapshot from the node's agent (nil: none yet) and
+	// nodeAt when it was fetched; metrics is the last Triton scrape.
+	node    *telemetry.Snapshot
+	nodeAt  time.Time
+	metrics *tritonclient.Metrics
+}
+
+// Telemetry is an instance's last known telemetry.
+type Telemetry struct {
+	// Node is the agent's snapshot (nil when the instance has no agent or
+	// none answered yet); FetchedAt is when Baton got it.
+	Node      *telemetry.Snapshot
+	FetchedAt time.Time
+	// Triton is the last scrape of the instance's metrics page (nil if none).
+	Triton *tritonclient.Metrics
+}
+
+// Telemetry returns the instance's last telemetry.
+func (in *Instance) Telemetry() Telemetry {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	return Telemetry{Node: in.node, FetchedAt: in.nodeAt, Triton: in.metrics}
+}
+
+// GPU returns the agent's view of the instance's GPU (by UUID when the
+// fleet file gives one, else by index), if any.
+func (t Telemetry) GPU(spec InstanceSpec) (telemetry.GPU, bool) {
+	if t.Node == nil || spec.Kind != "gpu" {
+		return telemetry.GPU{}, false
+	}
+	for _, g := range t.Node.GPUs {
+		if (spec.GPUUUID != "" && g.UUID == spec.GPUUUID) || (spec.GPUUUID == "" && g.Index == spec.GPU) {
+			return g, true
+		}
+	}
+	return telemetry.GPU{}, false
 }
 
 // Healthy reports the last health verdict.
@@ -142,6 +180,12 @@ type State struct {
 	Models  []string  `json:"models"`
 	Checked time.Time `json:"checked"`
 	Error   string    `json:"error,omitempty"`
+	// Telemetry, when an agent or metrics page answered.
+	GPU            *telemetry.GPU  `json:"gpu,omitempty"`
+	Host           *telemetry.Host `json:"host,omitempty"`
+	SimulatedGPU   bool            `json:"simulatedGPU,omitempty"`
+	TelemetryAt    time.Time       `json:"telemetryAt,omitzero"`
+	PendingByModel map[string]int  `json:"pendingByModel,omitempty"`
 }
 
 // State returns the instance's current state.
@@ -156,6 +200,23 @@ func (in *Instance) State() State {
 	if in.lastErr != nil {
 		s.Error = in.lastErr.Error()
 	}
+	if in.node != nil {
+		host := in.node.Host
+		s.Host, s.TelemetryAt, s.SimulatedGPU = &host, in.nodeAt, in.node.Simulated
+		if g, ok := (Telemetry{Node: in.node}).GPU(in.Spec); ok {
+			s.GPU = &g
+		}
+	}
+	if in.metrics != nil {
+		for _, m := range in.metrics.Models {
+			if m.PendingRequests > 0 {
+				if s.PendingByModel == nil {
+					s.PendingByModel = map[string]int{}
+				}
+				s.PendingByModel[m.Model] += int(m.PendingRequests)
+			}
+		}
+	}
 	return s
 }
 
@@ -167,6 +228,8 @@ type Fleet struct {
 
 	amu         sync.RWMutex
 	assignments map[string]string // pipeline\x00stage → instance
+
+	hc *http.Client // agents and metrics pages
 }
 
 // Options tunes a Fleet.
@@ -187,7 +250,7 @@ func New(file *File, opts Options) (*Fleet, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
 	}
-	f := &Fleet{logger: logger, interval: opts.PollInterval, assignments: map[string]string{}}
+	f := &Fleet{logger: logger, interval: opts.PollInterval, assignments: map[string]string{}, hc: &http.Client{Timeout: 5 * time.Second}}
 	for _, spec := range file.Instances {
 		co := opts.Client
 		co.Name = spec.Name
@@ -219,6 +282,46 @@ func (f *Fleet) Refresh(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, in := range f.instances {
 		wg.Go(func() { f.refreshOne(ctx, in) })
+	}
+	// One fetch per agent, shared by the instances of its node.
+	agents := map[string][]*Instance{}
+	for _, in := range f.instances {
+		if in.Spec.Agent != "" {
+			agents[in.Spec.Agent] = append(agents[in.Spec.Agent], in)
+		}
+	}
+	for addr, ins := range agents {
+		wg.Go(func() {
+			actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			snap, err := telemetry.Fetch(actx, f.hc, addr)
+			if err != nil {
+				f.logger.Debug("agent unreachable", "agent", addr, "err", err)
+				return // the old snapshot ages and placement sees it go stale
+			}
+			now := time.Now()
+			for _, in := range ins {
+				in.mu.Lock()
+				in.node, in.nodeAt = &snap, now
+				in.mu.Unlock()
+			}
+		})
+	}
+	for _, in := range f.instances {
+		if in.Spec.Metrics == "" {
+			continue
+		}
+		wg.Go(func() {
+			mctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			m, err := tritonclient.ScrapeMetrics(mctx, f.hc, in.Spec.Metrics)
+			if err != nil {
+				return
+			}
+			in.mu.Lock()
+			in.metrics = m
+			in.mu.Unlock()
+		})
 	}
 	wg.Wait()
 }
