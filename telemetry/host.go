@@ -62,7 +62,12 @@ func (h *HostStats) cpuUtilization(ctx context.Context) (float64, error) {
 	if len(times) == 0 {
 		return 0, fmt.Errorf("no cpu times")
 	}
-	now := splitCPUTimes(times[0])
+	return h.advance(splitCPUTimes(times[0])), nil
+}
+
+// advance records now and returns Δbusy / Δtotal since the previous
+// reading, clamped to 0–1; when no CPU time passed it repeats the last value.
+func (h *HostStats) advance(now cpuTimes) float64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	dBusy, dTotal := now.busy-h.prev.busy, now.total-h.prev.total
@@ -70,7 +75,7 @@ func (h *HostStats) cpuUtilization(ctx context.Context) (float64, error) {
 	if dTotal > 0 {
 		h.util = min(max(dBusy/dTotal, 0), 1)
 	}
-	return h.util, nil
+	return h.util
 }
 
 // splitCPUTimes counts idle and iowait as idle and the rest as busy. Guest

@@ -34,6 +34,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd(), newServeCmd(), newApplyCmd(), newGetCmd(), newDeleteCmd(), newInvokeCmd())
+	root.AddCommand(newDevCmd(), newServeCmd(), newAgentCmd(), newApplyCmd(), newGetCmd(), newDeleteCmd(), newInvokeCmd())
 	return root
 }
