@@ -341,3 +341,15 @@ func (s *Service) PipelineNames() []string {
 	slices.Sort(names)
 	return names
 }
+
+// Plans returns the compiled pipelines, sorted by name.
+func (s *Service) Plans() []*pipeline.Plan {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*pipeline.Plan, 0, len(s.entries))
+	for _, e := range s.entries {
+		out = append(out, e.plan)
+	}
+	slices.SortFunc(out, func(a, b *pipeline.Plan) int { return compareStrings(a.Spec.Name, b.Spec.Name) })
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
@@ -173,5 +174,28 @@ func newInvokeCmd() *cobra.Command {
 	f.StringVar(&accept, "accept", "application/json", "application/json or text/csv")
 	f.StringVar(&target, "target-model", "", "model for a group stage (X-Baton-Target-Model)")
 	addServerFlag(cmd)
+	return cmd
+}
+
+func newPlacementsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "placements", Short: "Placement decisions"}
+	explain := &cobra.Command{
+		Use:   "explain [PIPELINE]",
+		Short: "Why each stage runs where it does: every candidate's filter verdicts and scores",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "/admin/placements"
+			if len(args) == 1 {
+				path += "?pipeline=" + url.QueryEscape(args[0])
+			}
+			raw, err := adminclient.New(serverURL(cmd), nil).GetRaw(cmd.Context(), path)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), raw)
+		},
+	}
+	addServerFlag(explain)
+	cmd.AddCommand(explain)
 	return cmd
 }

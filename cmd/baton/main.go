@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd(), newServeCmd(), newAgentCmd(), newApplyCmd(), newGetCmd(), newDeleteCmd(), newInvokeCmd())
+	root.AddCommand(newDevCmd(), newServeCmd(), newAgentCmd(), newApplyCmd(), newGetCmd(), newDeleteCmd(), newInvokeCmd(), newPlacementsCmd())
+	root.AddCommand(newBenchCmd())
 	return root
 }

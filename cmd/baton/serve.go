@@ -21,7 +21,10 @@ import (
 	"github.com/batonhq/baton/orchestrator/fleet"
 	"github.com/batonhq/baton/orchestrator/grpcapi"
 	"github.com/batonhq/baton/orchestrator/httpapi"
+	"github.com/batonhq/baton/orchestrator/loader"
+	"github.com/batonhq/baton/orchestrator/placer"
 	"github.com/batonhq/baton/orchestrator/store"
+	"github.com/batonhq/baton/placement"
 	"github.com/batonhq/baton/tritonclient/localfleet"
 )
 
@@ -38,6 +41,10 @@ type serveFlags struct {
 	bodyLimit          int64
 	pollInterval       time.Duration
 	logLevel           string
+	placement          bool
+	placeInterval      time.Duration
+	simulateGPUs       bool
+	minDwell           time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -65,6 +72,10 @@ with --local-fleet N, on N tritonserver processes Baton starts on 127.0.0.1
 	fl.Int64Var(&f.bodyLimit, "body-limit", 64<<20, "largest request body in bytes (413 above)")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 2*time.Second, "how often instance health and model lists are polled")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&f.placement, "placement", true, "place stages on instances from telemetry and move them when it changes")
+	fl.DurationVar(&f.placeInterval, "placement-interval", 5*time.Second, "time between placement rounds")
+	fl.DurationVar(&f.minDwell, "min-dwell", 2*time.Minute, "a stage stays at least this long after a move (hysteresis)")
+	fl.BoolVar(&f.simulateGPUs, "simulate-gpus", false, "SIMULATION: load models placed on instances declared as gpu with KIND_CPU (for machines without a GPU whose agents run with --simulate-gpus)")
 	return cmd
 }
 
@@ -139,7 +150,20 @@ func runServe(ctx context.Context, f serveFlags) error {
 		return err
 	}
 
-	httpSrv, err := httpapi.New(svc, httpapi.Options{Logger: logger, Registerer: reg, Gatherer: reg, BodyLimit: f.bodyLimit, DefaultTimeout: f.defaultTimeout, Fleet: fl, Version: version})
+	var pl *placer.Placer
+	var places httpapi.Placements // stays a true nil when placement is off
+	if f.placement {
+		cfg := placement.DefaultConfig()
+		cfg.Hysteresis.MinDwell = f.minDwell
+		repo := f.repository
+		pl = placer.New(fl, svc, loader.New(fl, loader.Options{Repository: repo, Logger: logger}),
+			placer.Options{Config: cfg, Interval: f.placeInterval, Repository: repo, SimulateGPUs: f.simulateGPUs, Logger: logger})
+		if f.simulateGPUs {
+			logger.Warn("SIMULATION: models placed on gpu instances load with KIND_CPU")
+		}
+		places = pl
+	}
+	httpSrv, err := httpapi.New(svc, httpapi.Options{Logger: logger, Registerer: reg, Gatherer: reg, BodyLimit: f.bodyLimit, DefaultTimeout: f.defaultTimeout, Fleet: fl, Placements: places, Version: version})
 	if err != nil {
 		return err
 	}
@@ -161,6 +185,13 @@ func runServe(ctx context.Context, f serveFlags) error {
 	defer cancelRun()
 	pollDone := make(chan struct{})
 	go func() { defer close(pollDone); fl.Run(runCtx) }()
+	placeDone := make(chan struct{})
+	go func() {
+		defer close(placeDone)
+		if pl != nil {
+			pl.Run(runCtx)
+		}
+	}()
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(hl) }()
 	go func() { errc <- gs.Serve(gl) }()
@@ -191,6 +222,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	}
 	cancelRun()
 	<-pollDone
+	<-placeDone
 	logger.Info("baton stopped")
 	return nil
 }

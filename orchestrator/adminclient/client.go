@@ -274,3 +274,13 @@ func prepareSpec(spec []byte) (doc []byte, name string, err error) {
 	}
 	return doc, name, nil
 }
+
+// GetRaw fetches any JSON document of the admin API (e.g.
+// "/admin/placements?pipeline=x"), for read-only views without a typed call.
+func (c *Client) GetRaw(ctx context.Context, path string) (json.RawMessage, error) {
+	r, err := c.do(ctx, "get "+path, http.MethodGet, path, nil, nil, maxAdminBody)
+	if err != nil {
+		return nil, err
+	}
+	return jsonBody("get "+path, r.body)
+}

@@ -509,3 +509,22 @@ func (f *Fleet) Client(instance string) (*tritonclient.Client, bool) {
 	}
 	return in.Client, true
 }
+
+// NoteLoaded records that model became ready on instance (a load Baton
+// made), so routing sees it before the next poll.
+func (f *Fleet) NoteLoaded(instance, model string) {
+	if in, ok := f.Instance(instance); ok {
+		in.mu.Lock()
+		in.models[model] = true
+		in.mu.Unlock()
+	}
+}
+
+// NoteUnloaded records that model is gone from instance.
+func (f *Fleet) NoteUnloaded(instance, model string) {
+	if in, ok := f.Instance(instance); ok {
+		in.mu.Lock()
+		delete(in.models, model)
+		in.mu.Unlock()
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/batonhq/baton/orchestrator"
 	"github.com/batonhq/baton/orchestrator/pipeline"
+	"github.com/batonhq/baton/placement"
 )
 
 func (s *Server) readSpec(c echo.Context) (*pipeline.Spec, error) {
@@ -98,4 +99,33 @@ func (s *Server) getFleet(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"instances": []any{}})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"instances": s.opts.Fleet.States()})
+}
+
+// Placements is the placement loop as the admin API sees it.
+type Placements interface {
+	Last() *placement.Plan
+}
+
+// getPlacements answers the last plan with every candidate's verdicts and
+// scores; ?pipeline=NAME narrows it to one pipeline.
+func (s *Server) getPlacements(c echo.Context) error {
+	if s.opts.Placements == nil {
+		return errorf(http.StatusNotFound, "placement is off (baton serve --placement=false)")
+	}
+	plan := s.opts.Placements.Last()
+	if plan == nil {
+		return errorf(http.StatusServiceUnavailable, "no placement round has run yet")
+	}
+	var only []string
+	if p := c.QueryParam("pipeline"); p != "" {
+		if _, ok := s.svc.Plan(p); !ok {
+			return errorf(http.StatusNotFound, "unknown pipeline %q", p)
+		}
+		only = append(only, p)
+	}
+	ex, err := plan.Explain(only...)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ex)
 }

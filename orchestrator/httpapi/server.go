@@ -41,6 +41,8 @@ type Options struct {
 	DefaultTimeout time.Duration
 	// Fleet backs GET /admin/fleet (optional).
 	Fleet *fleet.Fleet
+	// Placements backs GET /admin/placements (optional).
+	Placements Placements
 	// Version is reported by GET /v2.
 	Version string
 }
@@ -119,6 +121,7 @@ func New(svc *orchestrator.Service, opts Options) (*Server, error) {
 	e.PUT("/admin/pipelines/:name", s.putPipeline)
 	e.DELETE("/admin/pipelines/:name", s.deletePipeline)
 	e.GET("/admin/fleet", s.getFleet)
+	e.GET("/admin/placements", s.getPlacements)
 
 	if opts.Gatherer != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
