@@ -53,7 +53,8 @@ type Placer struct {
 	loader    *loader.Loader
 	opts      Options
 
-	round sync.Mutex // one round at a time
+	round   sync.Mutex        // one round at a time
+	planner placement.Planner // reused between rounds (guarded by round)
 
 	mu        sync.Mutex
 	last      *placement.Plan
@@ -122,7 +123,7 @@ func (p *Placer) Step(ctx context.Context) (*placement.Plan, error) {
 	p.round.Lock()
 	defer p.round.Unlock()
 	snap := p.snapshot(time.Now())
-	plan, err := placement.Place(snap, p.opts.Config)
+	plan, err := p.planner.Place(snap, p.opts.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +173,7 @@ func (p *Placer) apply(ctx context.Context, now time.Time, a placement.Assignmen
 	}
 	p.mu.Unlock()
 	p.opts.Logger.Info("stage placed", "pipeline", a.Pipeline, "stage", a.Stage, "model", a.Model, "action", a.Action,
-		"from", from, "to", a.Instance, "device", a.Device, "simulated_gpu", lp.Simulated, "score", a.Score, "why", a.Why)
+		"from", from, "to", a.Instance, "device", a.Device, "simulated_gpu", lp.Simulated, "score", a.Score, "reason", a.Reason)
 	if from == "" || from == a.Instance || stillUsed {
 		return nil
 	}
