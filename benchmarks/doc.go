@@ -2,5 +2,7 @@
 // results (benchmarks/results/): each result is a ratio against a baseline
 // measured in the same run, with the machine, versions and exact command.
 //
-// Status: skeleton; scenarios arrive with the pipeline and bench issues.
+// The measurement engine behind `baton bench` is package harness; each
+// scenario is a program of its own (overhead, hops, crosscheck) that starts
+// real tritonservers and the real `baton serve` binary.
 package benchmarks
