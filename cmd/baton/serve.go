@@ -185,6 +185,13 @@ func runServe(ctx context.Context, f serveFlags) error {
 	defer cancelRun()
 	pollDone := make(chan struct{})
 	go func() { defer close(pollDone); fl.Run(runCtx) }()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if f.fleetFile != "" {
+			fl.WatchFile(runCtx, f.fleetFile, f.pollInterval) // hot reload
+		}
+	}()
 	placeDone := make(chan struct{})
 	go func() {
 		defer close(placeDone)
@@ -222,6 +229,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 	}
 	cancelRun()
 	<-pollDone
+	<-watchDone
 	<-placeDone
 	logger.Info("baton stopped")
 	return nil

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -222,7 +223,10 @@ func (in *Instance) State() State {
 
 // Fleet is the set of instances with their clients.
 type Fleet struct {
+	imu       sync.RWMutex // guards instances (Reload swaps it)
 	instances []*Instance
+	clientOpt tritonclient.Options
+	retired   sync.WaitGroup // clients of removed instances, closing
 	logger    *slog.Logger
 	interval  time.Duration
 
@@ -250,7 +254,7 @@ func New(file *File, opts Options) (*Fleet, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
 	}
-	f := &Fleet{logger: logger, interval: opts.PollInterval, assignments: map[string]string{}, hc: &http.Client{Timeout: 5 * time.Second}}
+	f := &Fleet{logger: logger, interval: opts.PollInterval, assignments: map[string]string{}, hc: &http.Client{Timeout: 5 * time.Second}, clientOpt: opts.Client}
 	for _, spec := range file.Instances {
 		co := opts.Client
 		co.Name = spec.Name
@@ -259,33 +263,38 @@ func New(file *File, opts Options) (*Fleet, error) {
 			f.Close()
 			return nil, err
 		}
-		f.instances = append(f.instances, &Instance{Spec: spec, Client: c, models: map[string]bool{}, inflight: map[string]*atomic.Int64{}})
+		f.instances = append(f.instances, newInstance(spec, c))
 	}
 	return f, nil
 }
 
 // Instances lists the instances in fleet-file order.
-func (f *Fleet) Instances() []*Instance { return f.instances }
+func (f *Fleet) Instances() []*Instance {
+	f.imu.RLock()
+	defer f.imu.RUnlock()
+	return slices.Clone(f.instances)
+}
 
 // Instance returns the instance called name.
 func (f *Fleet) Instance(name string) (*Instance, bool) {
-	i := slices.IndexFunc(f.instances, func(in *Instance) bool { return in.Spec.Name == name })
+	ins := f.Instances()
+	i := slices.IndexFunc(ins, func(in *Instance) bool { return in.Spec.Name == name })
 	if i < 0 {
 		return nil, false
 	}
-	return f.instances[i], true
+	return ins[i], true
 }
 
 // Refresh polls every instance once, concurrently: ServerReady, then the
 // repository index of ready models.
 func (f *Fleet) Refresh(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, in := range f.instances {
+	for _, in := range f.Instances() {
 		wg.Go(func() { f.refreshOne(ctx, in) })
 	}
 	// One fetch per agent, shared by the instances of its node.
 	agents := map[string][]*Instance{}
-	for _, in := range f.instances {
+	for _, in := range f.Instances() {
 		if in.Spec.Agent != "" {
 			agents[in.Spec.Agent] = append(agents[in.Spec.Agent], in)
 		}
@@ -307,7 +316,7 @@ func (f *Fleet) Refresh(ctx context.Context) {
 			}
 		})
 	}
-	for _, in := range f.instances {
+	for _, in := range f.Instances() {
 		if in.Spec.Metrics == "" {
 			continue
 		}
@@ -384,7 +393,7 @@ func (f *Fleet) MarkUnhealthy(name string, err error) {
 // Pick returns the first healthy instance (in fleet-file order) that holds
 // model and is not in exclude; ErrNoInstance otherwise.
 func (f *Fleet) Pick(model string, exclude []string) (*Instance, error) {
-	for _, in := range f.instances {
+	for _, in := range f.Instances() {
 		if slices.Contains(exclude, in.Spec.Name) {
 			continue
 		}
@@ -397,8 +406,9 @@ func (f *Fleet) Pick(model string, exclude []string) (*Instance, error) {
 
 // States snapshots every instance.
 func (f *Fleet) States() []State {
-	out := make([]State, len(f.instances))
-	for i, in := range f.instances {
+	ins := f.Instances()
+	out := make([]State, len(ins))
+	for i, in := range ins {
 		out[i] = in.State()
 	}
 	return out
@@ -410,7 +420,7 @@ func (f *Fleet) States() []State {
 func (f *Fleet) Metadata(ctx context.Context, model, version string) (*tritonclient.ModelMetadata, error) {
 	in, err := f.Pick(model, nil)
 	if err != nil {
-		for _, cand := range f.instances {
+		for _, cand := range f.Instances() {
 			if cand.Healthy() {
 				in = cand
 				break
@@ -425,8 +435,117 @@ func (f *Fleet) Metadata(ctx context.Context, model, version string) (*tritoncli
 
 // Close closes every client.
 func (f *Fleet) Close() {
-	for _, in := range f.instances {
+	for _, in := range f.Instances() {
 		in.Client.Close()
+	}
+	f.retired.Wait()
+}
+
+func newInstance(spec InstanceSpec, c *tritonclient.Client) *Instance {
+	return &Instance{Spec: spec, Client: c, models: map[string]bool{}, inflight: map[string]*atomic.Int64{}}
+}
+
+// retireGrace bounds how long a removed instance's client stays open for
+// calls already in flight.
+const retireGrace = 30 * time.Second
+
+// Reload replaces the fleet's instances with file's: an instance whose spec
+// is unchanged keeps its client, health and models; a new or changed one
+// gets a fresh client (healthy after the next poll); a removed or changed
+// one stops receiving calls at once and its client closes when its calls in
+// flight are done (or after 30s). It returns what changed.
+func (f *Fleet) Reload(file *File) (added, removed []string, err error) {
+	f.imu.Lock()
+	old := map[string]*Instance{}
+	for _, in := range f.instances {
+		old[in.Spec.Name] = in
+	}
+	var next, fresh []*Instance
+	for _, spec := range file.Instances {
+		if in, ok := old[spec.Name]; ok && reflect.DeepEqual(in.Spec, spec) {
+			next = append(next, in)
+			delete(old, spec.Name)
+			continue
+		}
+		co := f.clientOpt
+		co.Name = spec.Name
+		c, cerr := tritonclient.New(spec.GRPC, co)
+		if cerr != nil { // keep the current fleet whole
+			f.imu.Unlock()
+			for _, in := range fresh {
+				in.Client.Close()
+			}
+			return nil, nil, cerr
+		}
+		in := newInstance(spec, c)
+		next, fresh = append(next, in), append(fresh, in)
+		added = append(added, spec.Name)
+	}
+	f.instances = next
+	f.imu.Unlock()
+	for name, in := range old {
+		if !slices.Contains(added, name) {
+			removed = append(removed, name)
+		}
+		f.retired.Go(func() { f.retire(in) })
+	}
+	slices.Sort(removed)
+	if len(added) > 0 || len(removed) > 0 {
+		f.logger.Info("fleet reloaded", "added_or_changed", added, "removed", removed, "instances", len(next))
+	}
+	return added, removed, nil
+}
+
+// retire closes a removed instance's client once its calls are done.
+func (f *Fleet) retire(in *Instance) {
+	deadline := time.Now().Add(retireGrace)
+	for time.Now().Before(deadline) && in.inflightTotal() > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	in.Client.Close()
+}
+
+func (in *Instance) inflightTotal() int64 {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	var n int64
+	for _, c := range in.inflight {
+		n += c.Load()
+	}
+	return n
+}
+
+// WatchFile reloads the fleet from path whenever its modification time or
+// size changes, checking every interval until ctx ends. A file that does
+// not parse is logged and the current fleet kept.
+func (f *Fleet) WatchFile(ctx context.Context, path string, interval time.Duration) {
+	// The first tick always reloads: unchanged instances keep their state,
+	// and a change made between the fleet's start and now is not missed.
+	var lastMod time.Time
+	var lastSize int64 = -1
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := os.Stat(path)
+		if err != nil || (st.ModTime().Equal(lastMod) && st.Size() == lastSize) {
+			continue
+		}
+		lastMod, lastSize = st.ModTime(), st.Size()
+		file, err := LoadFile(path)
+		if err != nil {
+			f.logger.Error("fleet file changed but is invalid; keeping the current fleet", "path", path, "err", err)
+			continue
+		}
+		if _, _, err := f.Reload(file); err != nil {
+			f.logger.Error("fleet reload failed", "path", path, "err", err)
+			continue
+		}
+		f.Refresh(ctx)
 	}
 }
 
