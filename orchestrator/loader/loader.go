@@ -67,6 +67,18 @@ type Loader struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // instance\x00model → serialises operations
 	loads int64                  // loads issued, for tests and metrics
+	// measured holds the largest measured footprint per model and device
+	// kind ("cpu"/"gpu"), fed back to placement.
+	measured map[string]Footprint
+}
+
+// Measured returns model's measured footprint on a device kind ("cpu" or
+// "gpu"), if a load has measured one.
+func (l *Loader) Measured(model, kind string) (Footprint, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.measured[model+"\x00"+kind]
+	return f, ok
 }
 
 // New creates a Loader.
@@ -77,7 +89,7 @@ func New(f Fleet, opts Options) *Loader {
 	if opts.DrainPoll <= 0 {
 		opts.DrainPoll = 10 * time.Millisecond
 	}
-	return &Loader{fleet: f, opts: opts, locks: map[string]*sync.Mutex{}}
+	return &Loader{fleet: f, opts: opts, locks: map[string]*sync.Mutex{}, measured: map[string]Footprint{}}
 }
 
 func (l *Loader) lock(instance, model string) *sync.Mutex {
@@ -157,7 +169,23 @@ func (l *Loader) ensure(ctx context.Context, model string, p Placement) error {
 	if err := c.Load(ctx, model, cfg); err != nil {
 		return fmt.Errorf("load %q on %s as %s: %w", model, p.Instance, want, err)
 	}
-	l.opts.Logger.Info("model loaded", "model", model, "instance", p.Instance, "kind", want.String(), "simulated_gpu", p.Simulated, "took", time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	// The footprint belongs to the placement's kind: a simulated GPU
+	// placement measures host memory but stands for the GPU copy.
+	kindKey := "cpu"
+	if p.Kind == tritonclient.KindGPU {
+		kindKey = "gpu"
+	}
+	if fp, ok := measure(ctx, c, model, want); ok {
+		l.mu.Lock()
+		if prev := l.measured[model+"\x00"+kindKey]; fp.Bytes > prev.Bytes {
+			l.measured[model+"\x00"+kindKey] = fp
+		}
+		l.mu.Unlock()
+		l.opts.Logger.Info("model loaded", "model", model, "instance", p.Instance, "kind", want.String(), "simulated_gpu", p.Simulated, "took", took.Round(time.Millisecond), "footprint_bytes", fp.Bytes, "footprint_source", fp.Source)
+		return nil
+	}
+	l.opts.Logger.Info("model loaded", "model", model, "instance", p.Instance, "kind", want.String(), "simulated_gpu", p.Simulated, "took", took.Round(time.Millisecond), "footprint", "unmeasured")
 	return nil
 }
 

@@ -79,6 +79,13 @@ func TestEnsureLoadsOnceAndIsIdempotent(t *testing.T) {
 	if k := kindOf(t, f.c, model); k != pb.ModelInstanceGroup_KIND_CPU {
 		t.Fatalf("kind %v, want KIND_CPU", k)
 	}
+	// The Python backend reports no memory_usage; the stub's resident
+	// memory stands in (numpy alone is tens of MB).
+	if fp, ok := l.Measured(model, "cpu"); !ok || fp.Source != "procfs" || fp.Bytes < 10<<20 {
+		t.Errorf("measured footprint %+v (%v), want ≥ 10 MiB from procfs", fp, ok)
+	} else {
+		t.Logf("footprint of %s: %d MiB (%s)", model, fp.Bytes>>20, fp.Source)
+	}
 	if err := l.Ensure(ctx, model, p); err != nil || l.Loads() != 1 {
 		t.Fatalf("Ensure of a loaded model: err %v, loads %d; want no new load", err, l.Loads())
 	}

@@ -218,6 +218,9 @@ func (p *Placer) snapshot(now time.Time) *placement.Snapshot {
 		}
 		for _, m := range st.Models {
 			lm := placement.LoadedModel{Name: m, Bytes: p.estimate(m), Pending: st.PendingByModel[m]}
+			if fp, ok := p.loader.Measured(m, in.Spec.Kind); ok {
+				lm.Bytes = fp.Bytes
+			}
 			pi.Models = append(pi.Models, lm)
 		}
 		s.Instances = append(s.Instances, pi)
@@ -230,11 +233,17 @@ func (p *Placer) snapshot(now time.Time) *placement.Snapshot {
 				continue // group members are placed per request (multi-model groups)
 			}
 			k := key(plan.Spec.Name, st.Name)
-			fp := p.estimateLocked(st.Model)
+			fp := placement.Footprint{GPU: p.estimateLocked(st.Model), Host: p.estimateLocked(st.Model)}
+			if m, ok := p.loader.Measured(st.Model, "gpu"); ok {
+				fp.GPU = m.Bytes
+			}
+			if m, ok := p.loader.Measured(st.Model, "cpu"); ok {
+				fp.Host = m.Bytes
+			}
 			s.Stages = append(s.Stages, placement.Stage{
 				Pipeline: plan.Spec.Name, Name: st.Name, Index: st.Index, Model: st.Model,
 				Device:    placement.Preference(st.Device),
-				Footprint: placement.Footprint{GPU: fp, Host: fp},
+				Footprint: fp,
 				Current:   p.current[k], LastMoved: p.lastMoved[k],
 			})
 		}
@@ -249,7 +258,8 @@ func (p *Placer) estimate(model string) uint64 {
 }
 
 // estimateLocked is a model's footprint estimate: its files × 4 plus 64 MiB
-// for the backend's own process, until a measurement replaces it.
+// for the backend's own process; a load's measurement (loader.Measured)
+// replaces it.
 func (p *Placer) estimateLocked(model string) uint64 {
 	if b, ok := p.footprint[model]; ok {
 		return b
