@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"os"
@@ -234,6 +235,9 @@ type Fleet struct {
 	assignments map[string]string // pipeline\x00stage → instance
 
 	hc *http.Client // agents and metrics pages
+
+	changed   chan struct{} // see Changed
+	lastPrint atomic.Uint64
 }
 
 // Options tunes a Fleet.
@@ -254,7 +258,7 @@ func New(file *File, opts Options) (*Fleet, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
 	}
-	f := &Fleet{logger: logger, interval: opts.PollInterval, assignments: map[string]string{}, hc: &http.Client{Timeout: 5 * time.Second}, clientOpt: opts.Client}
+	f := &Fleet{logger: logger, interval: opts.PollInterval, assignments: map[string]string{}, hc: &http.Client{Timeout: 5 * time.Second}, clientOpt: opts.Client, changed: make(chan struct{}, 1)}
 	for _, spec := range file.Instances {
 		co := opts.Client
 		co.Name = spec.Name
@@ -333,6 +337,34 @@ func (f *Fleet) Refresh(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	if fp := f.fingerprint(); fp != f.lastPrint.Swap(fp) {
+		select { // a buffered slot: one pending signal is enough
+		case f.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Changed signals after a Refresh that saw the fleet change in a way that
+// matters to placement: health, loaded models, or GPU/host memory and
+// utilization moving by more than a few percent.
+func (f *Fleet) Changed() <-chan struct{} { return f.changed }
+
+// fingerprint summarises what placement reads, coarsely (memory in 2%
+// steps, utilization in 5% steps) so that noise does not trigger a re-plan.
+func (f *Fleet) fingerprint() uint64 {
+	h := fnv.New64a()
+	for _, in := range f.Instances() {
+		st := in.State()
+		fmt.Fprintf(h, "%s|%t|%v|", st.Name, st.Healthy, st.Models)
+		if st.GPU != nil && st.GPU.MemoryTotalBytes > 0 {
+			fmt.Fprintf(h, "g%d|u%d|", st.GPU.MemoryUsedBytes*50/st.GPU.MemoryTotalBytes, int(st.GPU.Utilization*20))
+		}
+		if st.Host != nil && st.Host.MemoryTotalBytes > 0 {
+			fmt.Fprintf(h, "h%d|c%d|", st.Host.MemoryAvailableBytes*50/st.Host.MemoryTotalBytes, int(st.Host.CPUUtilization*20))
+		}
+	}
+	return h.Sum64()
 }
 
 func (f *Fleet) refreshOne(ctx context.Context, in *Instance) {

@@ -116,3 +116,33 @@ func TestWatchFileReloads(t *testing.T) {
 		t.Fatalf("an invalid fleet file changed the fleet to %d instances", len(fl.Instances()))
 	}
 }
+
+// TestChangedSignalsOnlyOnChange: a refresh that sees nothing new does not
+// signal; a health change does.
+func TestChangedSignalsOnlyOnChange(t *testing.T) {
+	file, _ := ParseFile([]byte(`instances: [{name: a, grpc: "127.0.0.1:1", kind: cpu}]`))
+	fl, err := New(file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	drain := func() bool {
+		select {
+		case <-fl.Changed():
+			return true
+		default:
+			return false
+		}
+	}
+	fl.Refresh(t.Context()) // first refresh: the fingerprint is new
+	drain()
+	fl.Refresh(t.Context()) // nothing listens on port 1: still unhealthy, nothing new
+	if drain() {
+		t.Error("signalled a change when nothing changed")
+	}
+	fl.NoteLoaded("a", "m")
+	fl.Refresh(t.Context()) // an unhealthy instance keeps its model list: still a change
+	if !drain() {
+		t.Error("no signal after the model list changed")
+	}
+}

@@ -102,7 +102,8 @@ func (p *Placer) Current(pipeline, stage string) string {
 	return p.current[key(pipeline, stage)]
 }
 
-// Run plans every Interval until ctx ends.
+// Run plans every Interval, and as soon as the fleet reports a change in
+// telemetry, health or models, until ctx ends.
 func (p *Placer) Run(ctx context.Context) {
 	t := time.NewTicker(p.opts.Interval)
 	defer t.Stop()
@@ -114,6 +115,7 @@ func (p *Placer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.fleet.Changed():
 		}
 	}
 }
