@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"regexp"
 	"strings"
 	"time"
@@ -35,14 +36,26 @@ type Options struct {
 	PipelinesDir string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
+	// Instances is how many tritonservers to start (default 1).
+	Instances int
+	// GPUInstances are the indexes of instances the fleet file declares as
+	// gpu (device index in order); with SimulateGPUs, `baton serve` loads
+	// their models with KIND_CPU.
+	GPUInstances []int
+	// Agent is the telemetry agent address every instance names (node
+	// "sim"); empty for none.
+	Agent string
+	// ServeArgs are appended to `baton serve`'s command line.
+	ServeArgs []string
 }
 
 // Env is a running tritonserver with `baton serve` in front of it.
 type Env struct {
 	// Root is the repository root (where go.mod is).
 	Root string
-	// Triton is the one tritonserver.
-	Triton *localfleet.Instance
+	// Triton is the first tritonserver; Tritons all of them.
+	Triton  *localfleet.Instance
+	Tritons []*localfleet.Instance
 	// BatonBin is the built baton binary.
 	BatonBin string
 	// BatonHTTP and BatonGRPC are Baton's listen addresses (host:port).
@@ -85,14 +98,27 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	e.BatonCommit = gitDescribe(root)
 
 	logger.Info("starting tritonserver", "models", o.Models)
-	e.fleet, err = localfleet.Start(ctx, localfleet.Options{ModelRepository: filepath.Join(root, "model_repository"), Instances: 1, LoadModels: o.Models})
+	e.fleet, err = localfleet.Start(ctx, localfleet.Options{ModelRepository: filepath.Join(root, "model_repository"), Instances: max(o.Instances, 1), LoadModels: o.Models})
 	if err != nil {
 		return nil, err
 	}
-	e.Triton = e.fleet.Instances[0]
+	e.Triton, e.Tritons = e.fleet.Instances[0], e.fleet.Instances
 
 	fleetFile := filepath.Join(e.dir, "fleet.yaml")
-	doc := fmt.Sprintf("instances:\n  - {name: %s, grpc: %q, http: %q, metrics: %q, kind: cpu}\n", e.Triton.Name, e.Triton.GRPCAddr, e.Triton.HTTPAddr, e.Triton.MetricsAddr)
+	doc := "instances:\n"
+	gpu := 0
+	for i, in := range e.Tritons {
+		kind := "cpu"
+		if slices.Contains(o.GPUInstances, i) {
+			kind = fmt.Sprintf("gpu, gpu: %d", gpu)
+			gpu++
+		}
+		agent := ""
+		if o.Agent != "" {
+			agent = fmt.Sprintf(", node: sim, agent: %q", o.Agent)
+		}
+		doc += fmt.Sprintf("  - {name: %s, grpc: %q, http: %q, metrics: %q, kind: %s%s}\n", in.Name, in.GRPCAddr, in.HTTPAddr, in.MetricsAddr, kind, agent)
+	}
 	if err := os.WriteFile(fleetFile, []byte(doc), 0o644); err != nil {
 		return nil, err
 	}
@@ -110,8 +136,9 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		return nil, err
 	}
 	logger.Info("starting baton serve", "http", e.BatonHTTP, "grpc", e.BatonGRPC)
-	e.serve = exec.Command(e.BatonBin, "serve", "--fleet", fleetFile, "--http", e.BatonHTTP, "--grpc", e.BatonGRPC,
-		"--data-dir", filepath.Join(e.dir, "data"), "--pipelines", pipelines, "--log-level", "warn")
+	args := []string{"serve", "--fleet", fleetFile, "--http", e.BatonHTTP, "--grpc", e.BatonGRPC,
+		"--data-dir", filepath.Join(e.dir, "data"), "--pipelines", pipelines, "--log-level", "warn"}
+	e.serve = exec.Command(e.BatonBin, append(args, o.ServeArgs...)...)
 	e.serve.Stdout, e.serve.Stderr = io.Discard, os.Stderr
 	if err := e.serve.Start(); err != nil {
 		return nil, err
