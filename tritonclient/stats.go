@@ -74,6 +74,27 @@ func (s ModelStats) Delta(prev ModelStats) ModelStats {
 	return d
 }
 
+// Add sums two snapshots' counters and durations, e.g. the same model on
+// several instances. Name and Version are s's (or o's when s has none);
+// MemoryUsage and LastInference are s's.
+func (s ModelStats) Add(o ModelStats) ModelStats {
+	add := func(x, y StatDuration) StatDuration { return StatDuration{Count: x.Count + y.Count, Total: x.Total + y.Total} }
+	if s.Name == "" {
+		s.Name, s.Version = o.Name, o.Version
+	}
+	s.InferenceCount += o.InferenceCount
+	s.ExecutionCount += o.ExecutionCount
+	s.Success = add(s.Success, o.Success)
+	s.Fail = add(s.Fail, o.Fail)
+	s.Queue = add(s.Queue, o.Queue)
+	s.ComputeInput = add(s.ComputeInput, o.ComputeInput)
+	s.ComputeInfer = add(s.ComputeInfer, o.ComputeInfer)
+	s.ComputeOutput = add(s.ComputeOutput, o.ComputeOutput)
+	s.CacheHit = add(s.CacheHit, o.CacheHit)
+	s.CacheMiss = add(s.CacheMiss, o.CacheMiss)
+	return s
+}
+
 // ModelStatistics returns statistics for model (all loaded models if model
 // is ""), one entry per loaded version.
 func (c *Client) ModelStatistics(ctx context.Context, model, version string) ([]ModelStats, error) {

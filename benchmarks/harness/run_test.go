@@ -33,9 +33,9 @@ func (f *fakeTarget) Send(ctx context.Context, _ int) (Reply, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pipe = addStats(f.pipe, modelStats("pipe", 1, 0, 0, 0, 0, msf(d)))
-	f.a = addStats(f.a, modelStats("a", 1, 1, 0, 3, 0, 4))
-	f.b = addStats(f.b, modelStats("b", 1, 0, 0, 5, 0, 5))
+	f.pipe = f.pipe.Add(modelStats("pipe", 1, 0, 0, 0, 0, msf(d)))
+	f.a = f.a.Add(modelStats("a", 1, 1, 0, 3, 0, 4))
+	f.b = f.b.Add(modelStats("b", 1, 0, 0, 5, 0, 5))
 	return Reply{Send: ms(0.01), Recv: ms(0.02)}, nil
 }
 

@@ -62,7 +62,7 @@ func (p *StatsPlan) read(ctx context.Context) (*snapshot, error) {
 		}
 		var sum tritonclient.ModelStats
 		for _, s := range st { // one entry per loaded version
-			sum = addStats(sum, s)
+			sum = sum.Add(s)
 		}
 		snap.target = &sum
 	}
@@ -137,10 +137,10 @@ func mergeDeltas(ds []*statsDelta) *statsDelta {
 		if d.target == nil {
 			hasTarget = false
 		} else {
-			target = addStats(target, *d.target)
+			target = target.Add(*d.target)
 		}
 		for k, s := range d.stages {
-			m.stages[k] = addStats(m.stages[k], s)
+			m.stages[k] = m.stages[k].Add(s)
 		}
 		m.coldLoads += d.coldLoads
 	}
@@ -148,27 +148,6 @@ func mergeDeltas(ds []*statsDelta) *statsDelta {
 		m.target = &target
 	}
 	return m
-}
-
-// addStats adds b's counters and durations to a's.
-func addStats(a, b tritonclient.ModelStats) tritonclient.ModelStats {
-	add := func(x, y tritonclient.StatDuration) tritonclient.StatDuration {
-		return tritonclient.StatDuration{Count: x.Count + y.Count, Total: x.Total + y.Total}
-	}
-	if a.Name == "" {
-		a.Name, a.Version = b.Name, b.Version
-	}
-	a.InferenceCount += b.InferenceCount
-	a.ExecutionCount += b.ExecutionCount
-	a.Success = add(a.Success, b.Success)
-	a.Fail = add(a.Fail, b.Fail)
-	a.Queue = add(a.Queue, b.Queue)
-	a.ComputeInput = add(a.ComputeInput, b.ComputeInput)
-	a.ComputeInfer = add(a.ComputeInfer, b.ComputeInfer)
-	a.ComputeOutput = add(a.ComputeOutput, b.ComputeOutput)
-	a.CacheHit = add(a.CacheHit, b.CacheHit)
-	a.CacheMiss = add(a.CacheMiss, b.CacheMiss)
-	return a
 }
 
 // ServerBreakdown is the server's view of where a request's time went,
@@ -276,7 +255,7 @@ func breakdown(d *statsDelta, clientRequests int, stageOrder []string, targetMod
 		if s.Success.Count == 0 && s.Fail.Count == 0 {
 			continue // loaded but idle: not part of this measurement
 		}
-		sum := addStats(ptrOr(byModel[k.model]), s)
+		sum := ptrOr(byModel[k.model]).Add(s)
 		byModel[k.model] = &sum
 		if !slices.Contains(instances[k.model], k.instance) {
 			instances[k.model] = append(instances[k.model], k.instance)

@@ -36,10 +36,10 @@ func TestBreakdownOfAPipeline(t *testing.T) {
 	// "post" was loaded during the window: a cold load, counted whole.
 	// "idle" is loaded but did nothing.
 	after := func(k statKey, window tritonclient.ModelStats) tritonclient.ModelStats {
-		return addStats(prev.stages[k], window)
+		return prev.stages[k].Add(window)
 	}
 	cur := &snapshot{
-		target: ptr(addStats(*prev.target, modelStats("pipe", 100, 0, 0, 0, 0, 10))),
+		target: ptr(prev.target.Add(modelStats("pipe", 100, 0, 0, 0, 0, 10))),
 		stages: map[statKey]tritonclient.ModelStats{
 			{"triton-0", "pre", "1"}:   after(statKey{"triton-0", "pre", "1"}, modelStats("pre", 100, 0.5, 0.1, 2, 0.2, 3)),
 			{"triton-0", "ident", "1"}: after(statKey{"triton-0", "ident", "1"}, modelStats("ident", 180, 0, 0, 1, 0, 1)),
