@@ -78,7 +78,9 @@ func (s ModelStats) Delta(prev ModelStats) ModelStats {
 // several instances. Name and Version are s's (or o's when s has none);
 // MemoryUsage and LastInference are s's.
 func (s ModelStats) Add(o ModelStats) ModelStats {
-	add := func(x, y StatDuration) StatDuration { return StatDuration{Count: x.Count + y.Count, Total: x.Total + y.Total} }
+	add := func(x, y StatDuration) StatDuration {
+		return StatDuration{Count: x.Count + y.Count, Total: x.Total + y.Total}
+	}
 	if s.Name == "" {
 		s.Name, s.Version = o.Name, o.Version
 	}
