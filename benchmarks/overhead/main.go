@@ -17,10 +17,8 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -29,8 +27,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/batonhq/baton/benchmarks/harness/scenario"
 	"github.com/batonhq/baton/tritonclient"
-	"github.com/batonhq/baton/tritonclient/localfleet"
 )
 
 const row = "M,0.455,0.365,0.095,0.514"
@@ -46,8 +44,8 @@ func main() {
 	}
 }
 
-// scenario sends one request and reports Baton's own overhead if known.
-type scenario struct {
+// loadTarget sends one request and reports Baton's own overhead if known.
+type loadTarget struct {
 	name string
 	call func(ctx context.Context) (overhead time.Duration, err error)
 }
@@ -64,21 +62,19 @@ type result struct {
 
 func run(duration, warmup time.Duration, concs, out string) error {
 	ctx := context.Background()
-	fleet, err := localfleet.Start(ctx, localfleet.Options{
-		ModelRepository: "model_repository", Instances: 1,
-		LoadModels: []string{"tabular_preprocess", "tabular_classifier", "tabular_postprocess", "tabular_ensemble"},
+	root, err := scenario.RepoRoot()
+	if err != nil {
+		return err
+	}
+	run, err := scenario.Start(ctx, scenario.Options{
+		Models:       []string{"tabular_preprocess", "tabular_classifier", "tabular_postprocess", "tabular_ensemble"},
+		PipelinesDir: filepath.Join(root, "deploy", "local", "pipelines"),
 	})
 	if err != nil {
 		return err
 	}
-	defer fleet.Stop(context.Background())
-	tr := fleet.Instances[0]
-
-	stop, httpAddr, grpcAddr, err := startBaton(ctx, tr)
-	if err != nil {
-		return err
-	}
-	defer stop()
+	defer run.Stop()
+	tr, httpAddr, grpcAddr := run.Triton, run.BatonHTTP, run.BatonGRPC
 
 	triton, err := tritonclient.New(tr.GRPCAddr, tritonclient.Options{})
 	if err != nil {
@@ -97,7 +93,7 @@ func run(duration, warmup time.Duration, concs, out string) error {
 	httpBody, hdrLen := binaryRequest(rows.Raw)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 
-	scenarios := []scenario{
+	scenarios := []loadTarget{
 		{"triton ensemble (gRPC)", func(ctx context.Context) (time.Duration, error) {
 			_, err := triton.Infer(ctx, &tritonclient.InferRequest{Model: "tabular_ensemble", Inputs: []tritonclient.Tensor{rows}})
 			return 0, err
@@ -153,7 +149,7 @@ func run(duration, warmup time.Duration, concs, out string) error {
 }
 
 // load runs a closed loop of n workers for d and summarises it.
-func load(ctx context.Context, sc scenario, n int, d time.Duration) result {
+func load(ctx context.Context, sc loadTarget, n int, d time.Duration) result {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
@@ -219,59 +215,6 @@ func binaryRequest(raw []byte) ([]byte, int) {
 		"inputs":     []any{map[string]any{"name": "ROWS", "datatype": "BYTES", "shape": []int{1, 1}, "parameters": map[string]any{"binary_data_size": len(raw)}}},
 	})
 	return append(hdr, raw...), len(hdr)
-}
-
-// startBaton builds and starts `baton serve` against the one instance.
-func startBaton(ctx context.Context, tr *localfleet.Instance) (stop func(), httpAddr, grpcAddr string, err error) {
-	dir, err := os.MkdirTemp("", "baton-bench-")
-	if err != nil {
-		return nil, "", "", err
-	}
-	bin := filepath.Join(dir, "baton")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/baton").CombinedOutput(); err != nil {
-		return nil, "", "", fmt.Errorf("build baton: %v\n%s", err, out)
-	}
-	fleetFile := filepath.Join(dir, "fleet.yaml")
-	doc := fmt.Sprintf("instances:\n  - {name: %s, grpc: %q, kind: cpu}\n", tr.Name, tr.GRPCAddr)
-	if err := os.WriteFile(fleetFile, []byte(doc), 0o644); err != nil {
-		return nil, "", "", err
-	}
-	httpAddr, grpcAddr = freeAddr(), freeAddr()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--fleet", fleetFile, "--http", httpAddr, "--grpc", grpcAddr,
-		"--data-dir", filepath.Join(dir, "data"), "--pipelines", filepath.Join("deploy", "local", "pipelines"), "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, "", "", err
-	}
-	stop = func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		os.RemoveAll(dir)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + httpAddr + "/v2/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return stop, httpAddr, grpcAddr, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, "", "", fmt.Errorf("baton not ready at %s", httpAddr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func cpuModel() string {
