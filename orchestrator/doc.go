@@ -9,7 +9,11 @@
 // speak Triton's protocol directly (package tritonclient does).
 //
 // Sub-packages: pipeline (spec, validation, plan), executor (runs a plan),
-// fleet (instances, health, routing), store (bbolt persistence), v2http
-// (Triton v2 HTTP body codec), httpapi and grpcapi (front doors),
-// adminclient (the CLI's client). Service ties them together.
+// fleet (instances, health, telemetry, routing, hot reload), placer (the
+// placement loop) and loader (loads with instance_group overrides), store
+// (bbolt persistence), v2http (Triton v2 HTTP body codec), httpapi and
+// grpcapi (front doors), adminclient (the CLI's client); e2e holds the
+// end-to-end tests. Service ties the pipeline side together. Multi-model
+// groups are not built yet: a group stage calls the request's target model
+// where it is already loaded.
 package orchestrator
