@@ -184,11 +184,21 @@ func newPlacementsCmd() *cobra.Command {
 		Short: "Why each stage runs where it does: every candidate's filter verdicts and scores",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := "/admin/placements"
+			q := url.Values{}
 			if len(args) == 1 {
-				path += "?pipeline=" + url.QueryEscape(args[0])
+				q.Set("pipeline", args[0])
 			}
-			raw, err := adminclient.New(serverURL(cmd), nil).GetRaw(cmd.Context(), path)
+			asJSON, _ := cmd.Flags().GetBool("json")
+			if !asJSON {
+				q.Set("format", "text")
+				text, _, err := adminclient.New(serverURL(cmd), nil).GetText(cmd.Context(), "/admin/placements?"+q.Encode())
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(text)
+				return err
+			}
+			raw, err := adminclient.New(serverURL(cmd), nil).GetRaw(cmd.Context(), "/admin/placements?"+q.Encode())
 			if err != nil {
 				return err
 			}
@@ -196,6 +206,7 @@ func newPlacementsCmd() *cobra.Command {
 		},
 	}
 	addServerFlag(explain)
+	explain.Flags().Bool("json", false, "print the explanation as JSON")
 	cmd.AddCommand(explain)
 	return cmd
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/batonhq/baton/orchestrator/placer"
 	"github.com/batonhq/baton/orchestrator/store"
 	"github.com/batonhq/baton/placement"
+	"github.com/batonhq/baton/telemetry"
 	"github.com/batonhq/baton/tritonclient/localfleet"
 )
 
@@ -105,9 +106,17 @@ func runServe(ctx context.Context, f serveFlags) error {
 				logger.Error("stopping local fleet", "err", err)
 			}
 		}()
+		// The local node's telemetry, as `baton agent` would report it
+		// (real NVML when there is a driver, else zero GPUs; host via
+		// gopsutil), served on loopback for the fleet to poll.
+		agentAddr, stopAgent, err := startLocalAgent(ctx, logger)
+		if err != nil {
+			return err
+		}
+		defer stopAgent()
 		fleetFile = &fleet.File{}
 		for _, in := range lf.Instances {
-			fleetFile.Instances = append(fleetFile.Instances, fleet.InstanceSpec{Name: in.Name, GRPC: in.GRPCAddr, HTTP: in.HTTPAddr, Metrics: in.MetricsAddr, Kind: "cpu"})
+			fleetFile.Instances = append(fleetFile.Instances, fleet.InstanceSpec{Name: in.Name, GRPC: in.GRPCAddr, HTTP: in.HTTPAddr, Metrics: in.MetricsAddr, Kind: "cpu", Node: "local", Agent: agentAddr})
 		}
 	case f.fleetFile != "":
 		var err error
@@ -233,4 +242,35 @@ func runServe(ctx context.Context, f serveFlags) error {
 	<-placeDone
 	logger.Info("baton stopped")
 	return nil
+}
+
+// startLocalAgent runs the node agent in-process for --local-fleet.
+func startLocalAgent(ctx context.Context, logger *slog.Logger) (addr string, stop func(), err error) {
+	gpus := telemetry.OpenSystemNVML(logger)
+	agent, err := telemetry.NewAgent(telemetry.AgentOptions{
+		Sampler: telemetry.NewSampler(telemetry.SamplerOptions{Node: "local", GPUs: gpus, Host: telemetry.NewHostStats()}),
+		Logger:  logger,
+	})
+	if err != nil {
+		gpus.Close()
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		gpus.Close()
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: agent.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{}, 2)
+	go func() { _ = srv.Serve(l); done <- struct{}{} }()
+	go func() { agent.Run(runCtx); done <- struct{}{} }()
+	agent.Refresh(ctx)
+	return l.Addr().String(), func() {
+		cancel()
+		_ = srv.Close()
+		<-done
+		<-done
+		gpus.Close()
+	}, nil
 }

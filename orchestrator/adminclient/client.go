@@ -284,3 +284,13 @@ func (c *Client) GetRaw(ctx context.Context, path string) (json.RawMessage, erro
 	}
 	return jsonBody("get "+path, r.body)
 }
+
+// GetText fetches a non-JSON document of the admin API (e.g. a text
+// rendering) and returns its body and content type.
+func (c *Client) GetText(ctx context.Context, path string) ([]byte, string, error) {
+	r, err := c.do(ctx, "get "+path, http.MethodGet, path, nil, nil, maxAdminBody)
+	if err != nil {
+		return nil, "", err
+	}
+	return r.body, r.header.Get("Content-Type"), nil
+}

@@ -107,7 +107,8 @@ type Placements interface {
 }
 
 // getPlacements answers the last plan with every candidate's verdicts and
-// scores; ?pipeline=NAME narrows it to one pipeline.
+// scores; ?pipeline=NAME narrows it to one pipeline, ?format=text renders
+// it for people.
 func (s *Server) getPlacements(c echo.Context) error {
 	if s.opts.Placements == nil {
 		return errorf(http.StatusNotFound, "placement is off (baton serve --placement=false)")
@@ -126,6 +127,9 @@ func (s *Server) getPlacements(c echo.Context) error {
 	ex, err := plan.Explain(only...)
 	if err != nil {
 		return err
+	}
+	if c.QueryParam("format") == "text" {
+		return c.String(http.StatusOK, ex.Text())
 	}
 	return c.JSON(http.StatusOK, ex)
 }

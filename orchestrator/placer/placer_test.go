@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -163,6 +164,14 @@ func TestAnyStageFollowsSimulatedGPUMemory(t *testing.T) {
 	a, _ := pl.Last().Lookup("tabular", "classify")
 	if a.Action != placement.ActionMove || a.Reason == "" {
 		t.Errorf("last decision %+v: want a move with reasons", a)
+	}
+
+	ex, err := pl.Last().Explain("tabular")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := ex.Text(); !strings.Contains(text, "classify") || !strings.Contains(text, "triton-2") {
+		t.Errorf("explanation does not name the stage and its instance:\n%s", text)
 	}
 
 	stopClient()
