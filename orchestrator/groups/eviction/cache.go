@@ -1,0 +1,244 @@
+package eviction
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+var (
+	// ErrNoRoom means the model does not fit now: pinned or in-use models
+	// hold the memory it needs. Retry after releases or unpins.
+	ErrNoRoom = errors.New("no room in memory budget")
+	// ErrTooLarge means the model can never fit: it alone exceeds the budget.
+	ErrTooLarge = errors.New("model larger than memory budget")
+	// ErrNotLoaded means the call names a model the cache does not hold.
+	ErrNotLoaded = errors.New("model not loaded")
+	// ErrNotAcquired means Release was called without a matching Acquire: a
+	// bug in the caller.
+	ErrNotAcquired = errors.New("release without acquire")
+)
+
+// NoRoomError explains an ErrNoRoom: how many bytes were needed and which
+// models blocked the eviction. It unwraps to ErrNoRoom.
+type NoRoomError struct {
+	// Model is the model that did not fit.
+	Model string
+	// Need is the model's size in bytes.
+	Need uint64
+	// Reclaimable is the free bytes plus the bytes of every evictable model.
+	Reclaimable uint64
+	// Blocked lists the pinned or in-use models, sorted by name.
+	Blocked []string
+}
+
+func (e *NoRoomError) Error() string {
+	return fmt.Sprintf("admit model %q: need %d bytes, at most %d reclaimable, blocked by %v: %v",
+		e.Model, e.Need, e.Reclaimable, e.Blocked, ErrNoRoom)
+}
+
+func (e *NoRoomError) Unwrap() error { return ErrNoRoom }
+
+type entry struct {
+	Entry
+	priority float64
+	pins     int
+	refs     int
+}
+
+// Cache is the memory accounting and eviction choice for one instance of a
+// multi-model group.
+//
+// A Cache is not safe for concurrent use: the caller holds its own lock
+// around every call, including the unload and load it performs on the
+// cache's answer.
+type Cache struct {
+	policy Policy
+	budget uint64 // bytes
+	used   uint64 // bytes; sum of loaded sizes, never above budget
+	clock  uint64 // monotonic use counter
+	models map[string]*entry
+}
+
+// New returns an empty Cache with the given policy (nil means LRU) and a
+// memory budget in bytes.
+func New(policy Policy, budgetBytes uint64) *Cache {
+	if policy == nil {
+		policy = LRU()
+	}
+	return &Cache{policy: policy, budget: budgetBytes, models: make(map[string]*entry)}
+}
+
+// Policy returns the cache's eviction policy.
+func (c *Cache) Policy() Policy { return c.policy }
+
+// Budget returns the memory budget in bytes.
+func (c *Cache) Budget() uint64 { return c.budget }
+
+// Used returns the bytes held by loaded (or reserved) models.
+func (c *Cache) Used() uint64 { return c.used }
+
+// Loaded returns the loaded models sorted by name.
+func (c *Cache) Loaded() []string {
+	names := make([]string, 0, len(c.models))
+	for name := range c.models {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Contains reports whether model is loaded (or reserved).
+func (c *Cache) Contains(model string) bool {
+	_, ok := c.models[model]
+	return ok
+}
+
+// Touch records a request hit on a loaded model; it reports whether the
+// model was loaded.
+func (c *Cache) Touch(model string) bool {
+	e, ok := c.models[model]
+	if !ok {
+		return false
+	}
+	c.use(e)
+	return true
+}
+
+func (c *Cache) use(e *entry) {
+	c.clock++
+	e.LastUse = c.clock
+	e.Uses++
+	e.priority = c.policy.Priority(e.Entry)
+}
+
+// Admit reserves sizeBytes for model, a cold model about to load whose cold
+// load takes loadCost, and returns the models to evict first, in eviction
+// order. The victims and the reservation take effect in the accounting at
+// once: the caller unloads the victims, loads the model, and calls Remove
+// for the model if its load fails (and for any victim whose unload fails
+// and is kept, after re-admitting it).
+//
+// Victims are loaded models with no pins and no in-flight references,
+// lowest policy priority first (ties: older LastUse first), taken until the
+// model fits. If the model alone exceeds the budget the error wraps
+// ErrTooLarge; if pinned or in-use models block it, the error is a
+// *NoRoomError wrapping ErrNoRoom. On error nothing changes.
+//
+// Admitting a model that is already loaded is a hit: it is touched and
+// nothing is evicted, whatever sizeBytes says.
+func (c *Cache) Admit(model string, sizeBytes uint64, loadCost time.Duration) (evict []string, err error) {
+	if e, ok := c.models[model]; ok {
+		c.use(e)
+		return nil, nil
+	}
+	if sizeBytes > c.budget {
+		return nil, fmt.Errorf("admit model %q: %d bytes, budget %d: %w", model, sizeBytes, c.budget, ErrTooLarge)
+	}
+	free := c.budget - c.used
+	if sizeBytes > free {
+		victims, noRoom := c.victims(model, sizeBytes-free)
+		if noRoom != nil {
+			return nil, noRoom
+		}
+		for _, v := range victims {
+			c.policy.Evicted(v.priority)
+			c.used -= v.Size
+			delete(c.models, v.Model)
+			evict = append(evict, v.Model)
+		}
+	}
+	e := &entry{Entry: Entry{Model: model, Size: sizeBytes, LoadCost: loadCost.Seconds()}}
+	c.models[model] = e
+	c.used += sizeBytes
+	c.use(e)
+	return evict, nil
+}
+
+// victims returns the evictable entries, in eviction order, whose sizes
+// add up to at least need bytes.
+func (c *Cache) victims(model string, need uint64) ([]*entry, error) {
+	var cands []*entry
+	var blocked []string
+	for _, e := range c.models {
+		switch {
+		case e.pins > 0 || e.refs > 0:
+			blocked = append(blocked, e.Model)
+		case e.Size > 0: // evicting a zero-size model frees nothing
+			cands = append(cands, e)
+		}
+	}
+	slices.SortFunc(cands, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(a.priority, b.priority), cmp.Compare(a.LastUse, b.LastUse))
+	})
+	var freed uint64
+	for i, e := range cands {
+		freed += e.Size
+		if freed >= need {
+			return cands[:i+1], nil
+		}
+	}
+	slices.Sort(blocked)
+	return nil, &NoRoomError{Model: model, Need: need + c.budget - c.used, Reclaimable: freed + c.budget - c.used, Blocked: blocked}
+}
+
+// Remove forgets model after it was unloaded or its load failed; it does
+// not count as an eviction for the policy. It reports whether the model was
+// loaded.
+func (c *Cache) Remove(model string) bool {
+	e, ok := c.models[model]
+	if !ok {
+		return false
+	}
+	c.used -= e.Size
+	delete(c.models, model)
+	return true
+}
+
+// Pin keeps model loaded until a matching Unpin; pins nest.
+func (c *Cache) Pin(model string) error {
+	e, ok := c.models[model]
+	if !ok {
+		return fmt.Errorf("pin model %q: %w", model, ErrNotLoaded)
+	}
+	e.pins++
+	return nil
+}
+
+// Unpin undoes one Pin; unpinning an unpinned model is a no-op.
+func (c *Cache) Unpin(model string) error {
+	e, ok := c.models[model]
+	if !ok {
+		return fmt.Errorf("unpin model %q: %w", model, ErrNotLoaded)
+	}
+	if e.pins > 0 {
+		e.pins--
+	}
+	return nil
+}
+
+// Acquire marks one in-flight request on model; until the matching Release
+// the model is never evicted.
+func (c *Cache) Acquire(model string) error {
+	e, ok := c.models[model]
+	if !ok {
+		return fmt.Errorf("acquire model %q: %w", model, ErrNotLoaded)
+	}
+	e.refs++
+	return nil
+}
+
+// Release ends one in-flight request on model.
+func (c *Cache) Release(model string) error {
+	e, ok := c.models[model]
+	if !ok {
+		return fmt.Errorf("release model %q: %w", model, ErrNotLoaded)
+	}
+	if e.refs == 0 {
+		return fmt.Errorf("release model %q: %w", model, ErrNotAcquired)
+	}
+	e.refs--
+	return nil
+}
