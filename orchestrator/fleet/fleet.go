@@ -272,11 +272,14 @@ func New(file *File, opts Options) (*Fleet, error) {
 	return f, nil
 }
 
-// Instances lists the instances in fleet-file order.
+// Instances lists the instances in fleet-file order. The slice is shared
+// and must not be modified: Reload builds a new one rather than changing it,
+// so a caller may keep iterating it without a lock or a copy (routing calls
+// this on every stage call).
 func (f *Fleet) Instances() []*Instance {
 	f.imu.RLock()
 	defer f.imu.RUnlock()
-	return slices.Clone(f.instances)
+	return f.instances
 }
 
 // Instance returns the instance called name.
