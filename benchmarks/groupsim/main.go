@@ -18,6 +18,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/batonhq/baton/benchmarks/harness"
 	"io"
 	"log"
 	"math"
@@ -207,7 +208,7 @@ func writeReport(w io.Writer, p params, scenarios []scenario, elapsed time.Durat
 	fmt.Fprintf(w, "- `correlated` is the harder case for cost-aware: load time / size is then nearly constant, so its ranking reduces to frequency with aging and gains less over lru.\n")
 	fmt.Fprintf(w, "- The simulation has one request at a time and no pins, so the in-use and pinned paths of the cache are not exercised here (they are in its unit tests), and a load takes no simulated time: requests arriving during a load are not modelled.\n")
 	fmt.Fprintf(w, "\n## Machine\n\n")
-	fmt.Fprintf(w, "- CPU: %s, %d cores visible to Go\n", cpuModel(), runtime.NumCPU())
+	fmt.Fprintf(w, "- CPU: %s, %d cores visible to Go\n", harness.ThisMachine().CPU, runtime.NumCPU())
 	fmt.Fprintf(w, "- %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(w, "- whole run: %.1f s wall (the figures above are simulated time and counts, not wall time)\n", elapsed.Seconds())
 }
@@ -317,17 +318,4 @@ func replay(policyName string, models []model, trace []int, budget uint64) (resu
 		res.coldTime += m.load
 	}
 	return res, nil
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if name, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-		}
-	}
-	return "unknown"
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/batonhq/baton/benchmarks/harness"
 	"io"
 	"log"
 	"net/http"
@@ -217,23 +218,10 @@ func binaryRequest(raw []byte) ([]byte, int) {
 	return append(hdr, raw...), len(hdr)
 }
 
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown"
-}
-
 func report(rs []result, d time.Duration, tritonVersion string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Pipeline overhead: Baton vs Triton's ensemble vs client-side chaining\n\n")
-	fmt.Fprintf(&b, "- Date: %s\n- Machine: %s, %d cores (shared by tritonserver, its Python stubs, Baton and the load generator)\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), cpuModel(), runtime.NumCPU())
+	fmt.Fprintf(&b, "- Date: %s\n- Machine: %s, %d cores (shared by tritonserver, its Python stubs, Baton and the load generator)\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), harness.ThisMachine().CPU, runtime.NumCPU())
 	fmt.Fprintf(&b, "- Versions: tritonserver %s (nvidia-pytriton 0.7.0, Python backend), %s\n", tritonVersion, runtime.Version())
 	fmt.Fprintf(&b, "- Workload: the 3-stage tabular pipeline (`deploy/local/pipelines/tabular.yaml`), one CSV row per request, closed loop, %s per point after warm-up, one tritonserver serving every scenario\n", d)
 	fmt.Fprintf(&b, "- Command: `go run ./benchmarks/overhead %s`\n\n", strings.Join(os.Args[1:], " "))

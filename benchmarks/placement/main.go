@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/batonhq/baton/benchmarks/harness"
 	"github.com/batonhq/baton/benchmarks/harness/scenario"
 	"github.com/batonhq/baton/telemetry"
 	"github.com/batonhq/baton/tritonclient"
@@ -193,7 +194,7 @@ func report(samples []sample, wheres []where, events []string, conc int, phase t
 	const bucket = 2 * time.Second
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Latency while a stage moves (simulated GPU pressure)\n\n")
-	fmt.Fprintf(&b, "- Date: %s; machine: %d cores (shared 2-core VM; tritonservers, Baton, the agent and the load share it); %s; load average %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), scenario.LoadAverage())
+	fmt.Fprintf(&b, "- Date: %s; machine: %s (tritonservers, Baton, the agent and the load share it); %s; load average %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), harness.ThisMachine(), runtime.Version(), scenario.LoadAverage())
 	fmt.Fprintf(&b, "- Setup: 3 tritonservers (%s), the last declared `kind: gpu` with a SIMULATED GPU (go-nvml mock via `baton agent`-style telemetry; models load with KIND_CPU); `baton serve --simulate-gpus --placement-interval 1s --min-dwell 5s --poll-interval 250ms` (commit %s); pipeline `tabular` (classify is `device: any`); %d closed-loop gRPC clients, one CSV row per request\n", env.Triton.Version, env.BatonCommit, conc)
 	fmt.Fprintf(&b, "- Command: `go run ./benchmarks/placement %s`\n", strings.Join(os.Args[1:], " "))
 	for _, e := range events {
