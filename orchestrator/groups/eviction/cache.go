@@ -57,9 +57,11 @@ type entry struct {
 type Cache struct {
 	policy Policy
 	budget uint64 // bytes
-	used   uint64 // bytes; sum of loaded sizes, never above budget
+	used   uint64 // bytes; sum of held sizes (above budget only after Update grew one)
 	clock  uint64 // monotonic use counter
 	models map[string]*entry
+	// maxModels caps the number of models held (0: no cap).
+	maxModels int
 }
 
 // New returns an empty Cache with the given policy (nil means LRU) and a
@@ -70,6 +72,10 @@ func New(policy Policy, budgetBytes uint64) *Cache {
 	}
 	return &Cache{policy: policy, budget: budgetBytes, models: make(map[string]*entry)}
 }
+
+// SetMaxModels caps how many models the cache holds at once (0: only the
+// byte budget counts). Admit evicts to respect both.
+func (c *Cache) SetMaxModels(n int) { c.maxModels = max(n, 0) }
 
 // Policy returns the cache's eviction policy.
 func (c *Cache) Policy() Policy { return c.policy }
@@ -137,19 +143,11 @@ func (c *Cache) Admit(model string, sizeBytes uint64, loadCost time.Duration) (e
 	if sizeBytes > c.budget {
 		return nil, fmt.Errorf("admit model %q: %d bytes, budget %d: %w", model, sizeBytes, c.budget, ErrTooLarge)
 	}
-	free := c.budget - c.used
-	if sizeBytes > free {
-		victims, noRoom := c.victims(model, sizeBytes-free)
-		if noRoom != nil {
-			return nil, noRoom
-		}
-		for _, v := range victims {
-			c.policy.Evicted(v.priority)
-			c.used -= v.Size
-			delete(c.models, v.Model)
-			evict = append(evict, v.Model)
-		}
+	victims, err := c.makeRoom(model, sizeBytes, 1)
+	if err != nil {
+		return nil, err
 	}
+	evict = c.evict(victims)
 	e := &entry{Entry: Entry{Model: model, Size: sizeBytes, LoadCost: loadCost.Seconds()}}
 	c.models[model] = e
 	c.used += sizeBytes
@@ -157,16 +155,31 @@ func (c *Cache) Admit(model string, sizeBytes uint64, loadCost time.Duration) (e
 	return evict, nil
 }
 
-// victims returns the evictable entries, in eviction order, whose sizes
-// add up to at least need bytes.
-func (c *Cache) victims(model string, need uint64) ([]*entry, error) {
+// makeRoom returns the victims that must go, in eviction order, before
+// sizeBytes more bytes and extraModels more models fit; it changes nothing.
+// Used may exceed the budget (after Update grew a model): the victims then
+// bring it back under.
+func (c *Cache) makeRoom(model string, sizeBytes uint64, extraModels int) ([]*entry, error) {
+	var needBytes uint64
+	if c.used+sizeBytes > c.budget {
+		needBytes = c.used + sizeBytes - c.budget
+	}
+	needCount := 0
+	if c.maxModels > 0 {
+		needCount = max(len(c.models)+extraModels-c.maxModels, 0)
+	}
+	if needBytes == 0 && needCount == 0 {
+		return nil, nil
+	}
 	var cands []*entry
 	var blocked []string
 	for _, e := range c.models {
 		switch {
+		case e.Model == model:
+			// Update of a loaded model: it is not its own victim.
 		case e.pins > 0 || e.refs > 0:
 			blocked = append(blocked, e.Model)
-		case e.Size > 0: // evicting a zero-size model frees nothing
+		case e.Size > 0 || needCount > 0: // a zero-size model frees bytes only by count
 			cands = append(cands, e)
 		}
 	}
@@ -176,12 +189,72 @@ func (c *Cache) victims(model string, need uint64) ([]*entry, error) {
 	var freed uint64
 	for i, e := range cands {
 		freed += e.Size
-		if freed >= need {
+		if freed >= needBytes && i+1 >= needCount {
 			return cands[:i+1], nil
 		}
 	}
 	slices.Sort(blocked)
-	return nil, &NoRoomError{Model: model, Need: need + c.budget - c.used, Reclaimable: freed + c.budget - c.used, Blocked: blocked}
+	var free uint64
+	if c.budget > c.used {
+		free = c.budget - c.used
+	}
+	return nil, &NoRoomError{Model: model, Need: sizeBytes, Reclaimable: freed + free, Blocked: blocked}
+}
+
+// evict takes victims out of the accounting and tells the policy.
+func (c *Cache) evict(victims []*entry) []string {
+	var names []string
+	for _, v := range victims {
+		c.policy.Evicted(v.priority)
+		c.used -= v.Size
+		delete(c.models, v.Model)
+		names = append(names, v.Model)
+	}
+	return names
+}
+
+// Update corrects a held model's size and load cost once they are
+// measured, and returns the models to evict (as Admit does) when the
+// model grew past the free bytes. If pinned or in-use models block that,
+// the new size is recorded anyway, Used exceeds the budget until later
+// Admits evict enough, and the error is a *NoRoomError. A size above the
+// whole budget is recorded too and reported with ErrTooLarge: the caller
+// should unload the model.
+func (c *Cache) Update(model string, sizeBytes uint64, loadCost time.Duration) (evict []string, err error) {
+	e, ok := c.models[model]
+	if !ok {
+		return nil, fmt.Errorf("update model %q: %w", model, ErrNotLoaded)
+	}
+	c.used = c.used - e.Size + sizeBytes
+	e.Size, e.LoadCost = sizeBytes, loadCost.Seconds()
+	e.priority = c.policy.Priority(e.Entry)
+	if sizeBytes > c.budget {
+		return nil, fmt.Errorf("update model %q: %d bytes, budget %d: %w", model, sizeBytes, c.budget, ErrTooLarge)
+	}
+	victims, err := c.makeRoom(model, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return c.evict(victims), nil
+}
+
+// State is one held model as the admin API shows it.
+type State struct {
+	Entry
+	// Pins and Refs count pins and in-flight requests.
+	Pins, Refs int
+	// Priority is the policy's keep-value (lowest is evicted first).
+	Priority float64
+}
+
+// States lists the held models sorted by name.
+func (c *Cache) States() []State {
+	out := make([]State, 0, len(c.models))
+	for _, e := range c.models {
+		out = append(out, State{Entry: e.Entry, Pins: e.pins, Refs: e.refs, Priority: e.priority})
+	}
+	slices.SortFunc(out, func(a, b State) int { return cmp.Compare(a.Model, b.Model) })
+	return out
 }
 
 // Remove forgets model after it was unloaded or its load failed; it does

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -383,4 +384,50 @@ func propertyRun(t *testing.T, policyName string, seed uint64) []string {
 		t.Fatalf("only %d admissions succeeded: the generator does not exercise eviction", len(log))
 	}
 	return log
+}
+
+func TestMaxModelsEvictsByCount(t *testing.T) {
+	c := New(LRU(), 100)
+	c.SetMaxModels(2)
+	run(t, c, []step{
+		admit("a", 1), admit("b", 1),
+		admit("c", 1, "a"), // bytes fit, the count does not
+		{op: "acquire", model: "b"}, {op: "acquire", model: "c"},
+		{op: "admit", model: "d", size: 1, wantErr: ErrNoRoom},
+	})
+	if got := c.Loaded(); !slices.Equal(got, []string{"b", "c"}) {
+		t.Fatalf("loaded %v, want [b c]", got)
+	}
+}
+
+func TestUpdateCorrectsEstimate(t *testing.T) {
+	c := New(LRU(), 10)
+	run(t, c, []step{admit("a", 3), admit("b", 3), admit("c", 2)})
+	// c was estimated at 2 bytes and measures 6: a (least recent) must go.
+	evict, err := c.Update("c", 6, time.Second)
+	if err != nil || !slices.Equal(evict, []string{"a"}) || c.Used() != 9 {
+		t.Fatalf("Update: evict %v err %v used %d; want [a] nil 9", evict, err, c.Used())
+	}
+	// Growing past what in-use models allow records the size and says so.
+	if err := c.Acquire("b"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Update("c", 8, time.Second)
+	if !errors.Is(err, ErrNoRoom) || c.Used() != 11 {
+		t.Fatalf("Update blocked: err %v used %d; want ErrNoRoom, 11 (over budget)", err, c.Used())
+	}
+	// The next admission brings the cache back under budget first.
+	if err := c.Release("b"); err != nil {
+		t.Fatal(err)
+	}
+	evict, err = c.Admit("d", 1, 0)
+	if err != nil || !slices.Equal(evict, []string{"b"}) || c.Used() != 9 {
+		t.Fatalf("Admit after overshoot: evict %v err %v used %d; want [b] nil 9", evict, err, c.Used())
+	}
+	if _, err := c.Update("d", 11, 0); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Update beyond budget: %v, want ErrTooLarge", err)
+	}
+	if st := c.States(); len(st) != 2 || st[0].Model != "c" || st[0].Size != 8 || st[0].LoadCost != 1 {
+		t.Fatalf("States = %+v", st)
+	}
 }
