@@ -63,6 +63,7 @@ type Service struct {
 	exec     *executor.Executor
 	metadata pipeline.MetadataSource
 	store    *store.Store
+	groups   GroupSet
 	logger   *slog.Logger
 
 	mu      sync.RWMutex
@@ -76,8 +77,29 @@ type Config struct {
 	// Metadata checks specs against Triton (nil: static checks only).
 	Metadata pipeline.MetadataSource
 	// Store persists API-created pipelines (nil: they live in memory only).
-	Store  *store.Store
+	Store *store.Store
+	// Groups are the multi-model groups stages may reference (nil: none).
+	Groups GroupSet
 	Logger *slog.Logger
+}
+
+// GroupSet says which multi-model groups exist.
+type GroupSet interface {
+	Has(name string) bool
+}
+
+// checkGroups reports group stages whose group is not defined.
+func (s *Service) checkGroups(spec *pipeline.Spec) error {
+	var problems []pipeline.Problem
+	for i, st := range spec.Stages {
+		if st.Group != "" && (s.groups == nil || !s.groups.Has(st.Group)) {
+			problems = append(problems, pipeline.Problem{Path: fmt.Sprintf("stages[%d].group", i), Message: fmt.Sprintf("unknown group %q", st.Group)})
+		}
+	}
+	if len(problems) > 0 {
+		return &pipeline.ValidationError{Pipeline: spec.Name, Problems: problems}
+	}
+	return nil
 }
 
 // NewService creates a Service with no pipelines.
@@ -86,7 +108,7 @@ func NewService(cfg Config) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{exec: cfg.Executor, metadata: cfg.Metadata, store: cfg.Store, logger: logger, entries: map[string]*entry{}}
+	return &Service{exec: cfg.Executor, metadata: cfg.Metadata, store: cfg.Store, groups: cfg.Groups, logger: logger, entries: map[string]*entry{}}
 }
 
 // LoadDir adds every *.yaml, *.yml and *.json spec in dir (read-only to the
@@ -114,6 +136,9 @@ func (s *Service) LoadDir(dir string) error {
 			continue
 		}
 		plan, err := pipeline.Compile(spec)
+		if err == nil {
+			err = s.checkGroups(spec)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue
@@ -146,6 +171,9 @@ func (s *Service) LoadStore(ctx context.Context) error {
 		if err == nil {
 			var plan *pipeline.Plan
 			if plan, err = pipeline.Compile(spec); err == nil {
+				err = s.checkGroups(spec)
+			}
+			if err == nil {
 				if prev, dup := s.entries[spec.Name]; dup {
 					s.logger.Warn("stored pipeline shadowed by a spec file", "pipeline", spec.Name, "file", prev.info.Path)
 					continue
@@ -218,6 +246,9 @@ func (s *Service) Apply(ctx context.Context, spec *pipeline.Spec) (info Pipeline
 		err = pipeline.ValidateWithMetadata(ctx, spec, s.metadata)
 	} else {
 		err = pipeline.Validate(spec)
+	}
+	if err == nil {
+		err = s.checkGroups(spec)
 	}
 	if err != nil {
 		return PipelineInfo{}, false, err

@@ -19,6 +19,7 @@ import (
 	"github.com/batonhq/baton/orchestrator"
 	"github.com/batonhq/baton/orchestrator/executor"
 	"github.com/batonhq/baton/orchestrator/fleet"
+	"github.com/batonhq/baton/orchestrator/groups"
 	"github.com/batonhq/baton/orchestrator/grpcapi"
 	"github.com/batonhq/baton/orchestrator/httpapi"
 	"github.com/batonhq/baton/orchestrator/loader"
@@ -37,6 +38,7 @@ type serveFlags struct {
 	localBasePort      int
 	repository         string
 	pipelinesDir       string
+	groupsDir          string
 	dataDir            string
 	defaultTimeout     time.Duration
 	bodyLimit          int64
@@ -64,10 +66,11 @@ with --local-fleet N, on N tritonserver processes Baton starts on 127.0.0.1
 	fl.StringVar(&f.grpcAddr, "grpc", "127.0.0.1:8081", "gRPC listen address (Triton v2 gRPC)")
 	fl.StringVar(&f.fleetFile, "fleet", "", "fleet file (YAML) listing Triton instances")
 	fl.IntVar(&f.localFleet, "local-fleet", 0, "start N local tritonserver processes instead of --fleet")
-	fl.StringSliceVar(&f.localModels, "local-models", []string{"tabular_preprocess", "tabular_classifier", "tabular_postprocess", "tabular_ensemble", "identity_fp32", "churn_us_east", "churn_eu_west"}, "models the local fleet loads")
+	fl.StringSliceVar(&f.localModels, "local-models", []string{"tabular_preprocess", "tabular_classifier", "tabular_postprocess", "tabular_ensemble", "identity_fp32"}, "models the local fleet loads at start (group members load on demand)")
 	fl.IntVar(&f.localBasePort, "local-base-port", 8000, "local instance i listens on base+100*i (HTTP), +1 (gRPC), +2 (metrics); 0 picks free ports")
 	fl.StringVar(&f.repository, "repository", "model_repository", "model repository for --local-fleet")
 	fl.StringVar(&f.pipelinesDir, "pipelines", filepath.Join("deploy", "local", "pipelines"), "directory of pipeline specs (*.yaml) served read-only")
+	fl.StringVar(&f.groupsDir, "groups", filepath.Join("deploy", "local", "groups"), "directory of multi-model group specs (*.yaml)")
 	fl.StringVar(&f.dataDir, "data-dir", filepath.Join(".baton", "data"), "where API-created pipelines are persisted (bbolt)")
 	fl.DurationVar(&f.defaultTimeout, "default-timeout", 60*time.Second, "deadline of a request that names none")
 	fl.Int64Var(&f.bodyLimit, "body-limit", 64<<20, "largest request body in bytes (413 above)")
@@ -137,7 +140,19 @@ func runServe(ctx context.Context, f serveFlags) error {
 	defer fl.Close()
 	fl.Refresh(ctx)
 
-	exec, err := executor.New(fl, executor.Options{Logger: logger, Registerer: reg})
+	repo := f.repository
+	ld := loader.New(fl, loader.Options{Repository: repo, Logger: logger})
+	var groupSpecs []*groups.Spec
+	if f.groupsDir != "" {
+		if groupSpecs, err = groups.LoadDir(f.groupsDir); err != nil {
+			return err
+		}
+	}
+	gm, err := groups.New(fl, ld, groupSpecs, groups.Options{Repository: repo, SimulateGPUs: f.simulateGPUs, Registerer: reg, Logger: logger})
+	if err != nil {
+		return err
+	}
+	exec, err := executor.New(gm, executor.Options{Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -149,7 +164,7 @@ func runServe(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	defer st.Close()
-	svc := orchestrator.NewService(orchestrator.Config{Executor: exec, Metadata: fl.Metadata, Store: st, Logger: logger})
+	svc := orchestrator.NewService(orchestrator.Config{Executor: exec, Metadata: fl.Metadata, Store: st, Groups: gm, Logger: logger})
 	if f.pipelinesDir != "" {
 		if err := svc.LoadDir(f.pipelinesDir); err != nil {
 			return err
@@ -164,15 +179,14 @@ func runServe(ctx context.Context, f serveFlags) error {
 	if f.placement {
 		cfg := placement.DefaultConfig()
 		cfg.Hysteresis.MinDwell = f.minDwell
-		repo := f.repository
-		pl = placer.New(fl, svc, loader.New(fl, loader.Options{Repository: repo, Logger: logger}),
+		pl = placer.New(fl, svc, ld,
 			placer.Options{Config: cfg, Interval: f.placeInterval, Repository: repo, SimulateGPUs: f.simulateGPUs, Logger: logger})
 		if f.simulateGPUs {
 			logger.Warn("SIMULATION: models placed on gpu instances load with KIND_CPU")
 		}
 		places = pl
 	}
-	httpSrv, err := httpapi.New(svc, httpapi.Options{Logger: logger, Registerer: reg, Gatherer: reg, BodyLimit: f.bodyLimit, DefaultTimeout: f.defaultTimeout, Fleet: fl, Placements: places, Version: version})
+	httpSrv, err := httpapi.New(svc, httpapi.Options{Logger: logger, Registerer: reg, Gatherer: reg, BodyLimit: f.bodyLimit, DefaultTimeout: f.defaultTimeout, Fleet: fl, Placements: places, Groups: gm, Version: version})
 	if err != nil {
 		return err
 	}
@@ -212,6 +226,13 @@ func runServe(ctx context.Context, f serveFlags) error {
 	go func() { errc <- hs.Serve(hl) }()
 	go func() { errc <- gs.Serve(gl) }()
 
+	if len(groupSpecs) > 0 {
+		// Pinned and prewarm members load before Baton reports ready; a
+		// member that fails is logged and loads on demand later.
+		if err := gm.Prewarm(ctx); err != nil {
+			logger.Warn("group prewarm incomplete", "err", err)
+		}
+	}
 	svc.SetReady(true)
 	logger.Info("baton serving", "http", hl.Addr().String(), "grpc", gl.Addr().String(), "pipelines", svc.PipelineNames(), "instances", len(fleetFile.Instances))
 	fmt.Printf("baton: serving %v on http://%s and grpc %s\n", svc.PipelineNames(), hl.Addr(), gl.Addr())

@@ -20,8 +20,10 @@ import (
 	"github.com/batonhq/baton/orchestrator"
 	"github.com/batonhq/baton/orchestrator/executor"
 	"github.com/batonhq/baton/orchestrator/fleet"
+	"github.com/batonhq/baton/orchestrator/groups"
 	"github.com/batonhq/baton/orchestrator/grpcapi"
 	"github.com/batonhq/baton/orchestrator/httpapi"
+	"github.com/batonhq/baton/orchestrator/loader"
 	"github.com/batonhq/baton/orchestrator/store"
 	"github.com/batonhq/baton/tritonclient"
 	"github.com/batonhq/baton/tritonclient/localfleet"
@@ -56,6 +58,8 @@ func repoRoot(t testing.TB) string {
 type baton struct {
 	svc      *orchestrator.Service
 	fleet    *fleet.Fleet
+	groups   *groups.Manager
+	loader   *loader.Loader
 	httpURL  string
 	grpcAddr string
 	stop     func()
@@ -66,6 +70,12 @@ type batonOpts struct {
 	dataDir   string                 // default: a temp dir
 	noFiles   bool                   // skip deploy/local/pipelines
 	bodyLimit int64
+	// groups replace deploy/local/groups when set; groupOpts tune the
+	// group manager (Repository and Registerer are filled in).
+	groups    []*groups.Spec
+	groupOpts groups.Options
+	// pipelines are extra spec files (YAML) applied as files would be.
+	pipelineDir string
 }
 
 // startBaton wires Baton the way `baton serve` does and stops it at the
@@ -89,7 +99,21 @@ func startBaton(t *testing.T, o batonOpts) *baton {
 	}
 	fl.Refresh(ctx)
 	reg := prometheus.NewRegistry()
-	exec, err := executor.New(fl, executor.Options{Registerer: reg})
+	repo := filepath.Join(repoRoot(t), "model_repository")
+	ld := loader.New(fl, loader.Options{Repository: repo})
+	specs := o.groups
+	if specs == nil {
+		if specs, err = groups.LoadDir(filepath.Join(repoRoot(t), "deploy", "local", "groups")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gopts := o.groupOpts
+	gopts.Repository, gopts.Registerer = repo, reg
+	gm, err := groups.New(fl, ld, specs, gopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := executor.New(gm, executor.Options{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,16 +121,21 @@ func startBaton(t *testing.T, o batonOpts) *baton {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := orchestrator.NewService(orchestrator.Config{Executor: exec, Metadata: fl.Metadata, Store: st})
+	svc := orchestrator.NewService(orchestrator.Config{Executor: exec, Metadata: fl.Metadata, Store: st, Groups: gm})
 	if !o.noFiles {
 		if err := svc.LoadDir(filepath.Join(repoRoot(t), "deploy", "local", "pipelines")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.pipelineDir != "" {
+		if err := svc.LoadDir(o.pipelineDir); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := svc.LoadStore(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hsrv, err := httpapi.New(svc, httpapi.Options{Registerer: reg, Gatherer: reg, Fleet: fl, BodyLimit: o.bodyLimit, Version: "test"})
+	hsrv, err := httpapi.New(svc, httpapi.Options{Registerer: reg, Gatherer: reg, Fleet: fl, Groups: gm, BodyLimit: o.bodyLimit, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +157,7 @@ func startBaton(t *testing.T, o batonOpts) *baton {
 	go func() { fl.Run(pollCtx); done <- struct{}{} }()
 	svc.SetReady(true)
 	stopped := false
-	b := &baton{svc: svc, fleet: fl, httpURL: "http://" + hl.Addr().String(), grpcAddr: gl.Addr().String()}
+	b := &baton{svc: svc, fleet: fl, groups: gm, loader: ld, httpURL: "http://" + hl.Addr().String(), grpcAddr: gl.Addr().String()}
 	b.stop = func() {
 		if stopped {
 			return

@@ -43,6 +43,8 @@ type Target struct {
 	// Model is the model to call (for a group stage, the request's target).
 	Model  string
 	Device pipeline.Device
+	// Group is the stage's multi-model group ("" for a plain stage).
+	Group string
 }
 
 // Route is where one stage call goes.
@@ -62,6 +64,12 @@ var (
 	ErrNoInstance = errors.New("no instance available")
 	// ErrMissingTarget: a group stage and no target model. HTTP 400.
 	ErrMissingTarget = errors.New("target model required")
+	// ErrUnknownTarget: the target model is not a member of the stage's
+	// group. HTTP 404. Routers wrap it.
+	ErrUnknownTarget = errors.New("unknown target model")
+	// ErrLoadFailed: loading the stage's model on demand failed (Triton's
+	// message inside). HTTP 424. Routers wrap it.
+	ErrLoadFailed = errors.New("model load failed")
 )
 
 // StageError is a stage that failed on Triton: which stage, model and
@@ -318,11 +326,16 @@ func (e *Executor) runStage(ctx context.Context, plan *pipeline.Plan, st *pipeli
 	var tried []string
 	for attempt := 1; ; attempt++ {
 		rec.Attempts = attempt
-		route, err := e.router.Route(ctx, Target{Pipeline: plan.Spec.Name, Stage: st.Name, Model: model, Device: st.Device}, tried)
+		route, err := e.router.Route(ctx, Target{Pipeline: plan.Spec.Name, Stage: st.Name, Model: model, Device: st.Device, Group: st.Group}, tried)
 		if err != nil {
-			if len(tried) > 0 && rec.Err != nil {
+			switch {
+			case len(tried) > 0 && rec.Err != nil:
 				err = rec.Err // the last real failure says more than "no other instance"
-			} else {
+			case errors.Is(err, ErrUnknownTarget), errors.Is(err, ErrLoadFailed), ctx.Err() != nil:
+				// The router's own verdict (or the caller's deadline while
+				// a model loaded) is the answer, not "no instance".
+				err = fmt.Errorf("stage %q: %w", st.Name, err)
+			default:
 				err = fmt.Errorf("stage %q: %w: %w", st.Name, ErrNoInstance, err)
 			}
 			rec.Err = err

@@ -626,6 +626,19 @@ func (f *Fleet) assignment(pipeline, stage string) (string, bool) {
 	return name, ok
 }
 
+// Track counts one call to model in flight on instance until the returned
+// func is called (routers other than Route, such as the group manager, use
+// it so the loader's drain sees their calls).
+func (f *Fleet) Track(instance, model string) (done func()) {
+	in, ok := f.Instance(instance)
+	if !ok {
+		return func() {}
+	}
+	n := in.inflightCounter(model)
+	n.Add(1)
+	return func() { n.Add(-1) }
+}
+
 // InFlight is how many calls to model are in flight on instance now.
 func (f *Fleet) InFlight(instance, model string) int64 {
 	in, ok := f.Instance(instance)

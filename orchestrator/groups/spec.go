@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -104,6 +106,39 @@ func Parse(doc []byte) (*Spec, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidSpec, err)
 	}
 	return &s, nil
+}
+
+// LoadDir reads every *.yaml, *.yml and *.json group spec in dir, sorted
+// by file name; each is validated. A missing dir is no groups.
+func LoadDir(dir string) ([]*Spec, error) {
+	var paths []string
+	for _, pat := range []string{"*.yaml", "*.yml", "*.json"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, m...)
+	}
+	slices.Sort(paths)
+	var specs []*Spec
+	var errs []error
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s, err := Parse(b)
+		if err == nil {
+			err = s.Validate()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		specs = append(specs, s)
+	}
+	return specs, errors.Join(errs...)
 }
 
 // Validate reports every problem, each with its field.

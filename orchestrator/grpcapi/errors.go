@@ -22,6 +22,8 @@ import (
 //	executor.ErrBadInput,
 //	executor.ErrMissingTarget,
 //	tritonclient.ErrInvalidTensor INVALID_ARGUMENT
+//	executor.ErrUnknownTarget   NOT_FOUND
+//	executor.ErrLoadFailed      FAILED_PRECONDITION (Triton's message inside)
 //	executor.ErrNoInstance      UNAVAILABLE
 //	context.DeadlineExceeded    DEADLINE_EXCEEDED
 //	context.Canceled            CANCELLED
@@ -35,6 +37,10 @@ func (s *Server) inferStatus(name string, err error) *status.Status {
 	switch {
 	case errors.Is(err, executor.ErrBadInput), errors.Is(err, executor.ErrMissingTarget), errors.Is(err, tritonclient.ErrInvalidTensor):
 		return status.New(codes.InvalidArgument, err.Error())
+	case errors.Is(err, executor.ErrUnknownTarget):
+		return status.New(codes.NotFound, err.Error())
+	case errors.Is(err, executor.ErrLoadFailed):
+		return status.New(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, executor.ErrNoInstance):
 		return status.New(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/batonhq/baton/orchestrator"
+	"github.com/batonhq/baton/orchestrator/groups"
 	"github.com/batonhq/baton/orchestrator/pipeline"
 	"github.com/batonhq/baton/placement"
 )
@@ -132,4 +133,31 @@ func (s *Server) getPlacements(c echo.Context) error {
 		return c.String(http.StatusOK, ex.Text())
 	}
 	return c.JSON(http.StatusOK, ex)
+}
+
+// Groups is the multi-model group manager as the admin API sees it.
+type Groups interface {
+	Groups() []groups.View
+	Group(name string) (groups.View, bool)
+}
+
+func (s *Server) listGroups(c echo.Context) error {
+	if s.opts.Groups == nil {
+		return c.JSON(http.StatusOK, []groups.View{})
+	}
+	out := s.opts.Groups.Groups()
+	if out == nil {
+		out = []groups.View{}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getGroup(c echo.Context) error {
+	name := c.Param("name")
+	if s.opts.Groups != nil {
+		if v, ok := s.opts.Groups.Group(name); ok {
+			return c.JSON(http.StatusOK, v)
+		}
+	}
+	return errorf(http.StatusNotFound, "unknown group %q", name)
 }

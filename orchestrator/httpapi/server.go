@@ -43,6 +43,8 @@ type Options struct {
 	Fleet *fleet.Fleet
 	// Placements backs GET /admin/placements (optional).
 	Placements Placements
+	// Groups backs GET /admin/groups[/{name}] (optional).
+	Groups Groups
 	// Version is reported by GET /v2.
 	Version string
 }
@@ -122,6 +124,8 @@ func New(svc *orchestrator.Service, opts Options) (*Server, error) {
 	e.DELETE("/admin/pipelines/:name", s.deletePipeline)
 	e.GET("/admin/fleet", s.getFleet)
 	e.GET("/admin/placements", s.getPlacements)
+	e.GET("/admin/groups", s.listGroups)
+	e.GET("/admin/groups/:name", s.getGroup)
 
 	if opts.Gatherer != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
@@ -158,8 +162,10 @@ func statusFor(err error) int {
 	switch {
 	case errors.Is(err, v2http.ErrBadRequest), errors.Is(err, executor.ErrBadInput), errors.Is(err, executor.ErrMissingTarget):
 		return http.StatusBadRequest
-	case errors.Is(err, orchestrator.ErrPipelineNotFound):
+	case errors.Is(err, orchestrator.ErrPipelineNotFound), errors.Is(err, executor.ErrUnknownTarget):
 		return http.StatusNotFound
+	case errors.Is(err, executor.ErrLoadFailed):
+		return StatusStageFailed
 	case errors.Is(err, executor.ErrNoInstance):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):

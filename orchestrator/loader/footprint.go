@@ -2,11 +2,13 @@ package loader
 
 import (
 	"context"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/batonhq/baton/tritonclient"
 )
@@ -126,4 +128,42 @@ func vmRSSKiB(statusPath string) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// Estimate is a model's footprint before any load measured it: its files
+// in the repository × 4 plus 64 MiB for the backend's own process.
+func Estimate(repository, model string) uint64 {
+	var size uint64
+	_ = filepath.WalkDir(filepath.Join(repository, model), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				size += uint64(info.Size())
+			}
+		}
+		return nil
+	})
+	return 4*size + 64<<20
+}
+
+// Leftover reports memory a model still holds on instance after its unload:
+// the resident memory of its Python stubs if any outlived the unload
+// (checked twice, 200 ms apart, since a stub may still be exiting). ok is
+// false when the instance is not on this host (nothing can be measured).
+func (l *Loader) Leftover(instance, model string) (uint64, bool) {
+	c, ok := l.fleet.Client(instance)
+	if !ok {
+		return 0, false
+	}
+	b, ok := stubRSS(c.Addr(), model)
+	if !ok || b == 0 {
+		return 0, ok || isLocal(c.Addr())
+	}
+	time.Sleep(200 * time.Millisecond)
+	b, _ = stubRSS(c.Addr(), model)
+	return b, true
+}
+
+func isLocal(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && (host == "127.0.0.1" || host == "localhost" || host == "::1")
 }

@@ -12,9 +12,7 @@ package placer
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -266,16 +264,7 @@ func (p *Placer) estimateLocked(model string) uint64 {
 	if b, ok := p.footprint[model]; ok {
 		return b
 	}
-	var size uint64
-	_ = filepath.WalkDir(filepath.Join(p.opts.Repository, model), func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if info, err := d.Info(); err == nil {
-				size += uint64(info.Size())
-			}
-		}
-		return nil
-	})
-	b := 4*size + 64<<20
+	b := loader.Estimate(p.opts.Repository, model)
 	p.footprint[model] = b
 	return b
 }

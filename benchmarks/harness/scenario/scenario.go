@@ -139,6 +139,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	args := []string{"serve", "--fleet", fleetFile, "--http", e.BatonHTTP, "--grpc", e.BatonGRPC,
 		"--data-dir", filepath.Join(e.dir, "data"), "--pipelines", pipelines, "--log-level", "warn"}
 	e.serve = exec.Command(e.BatonBin, append(args, o.ServeArgs...)...)
+	e.serve.Dir = root // its relative defaults (model_repository, deploy/local/groups) are the repository's
 	e.serve.Stdout, e.serve.Stderr = io.Discard, os.Stderr
 	if err := e.serve.Start(); err != nil {
 		return nil, err
