@@ -59,7 +59,6 @@ type baton struct {
 	svc      *orchestrator.Service
 	fleet    *fleet.Fleet
 	groups   *groups.Manager
-	loader   *loader.Loader
 	httpURL  string
 	grpcAddr string
 	stop     func()
@@ -74,8 +73,11 @@ type batonOpts struct {
 	// group manager (Repository and Registerer are filled in).
 	groups    []*groups.Spec
 	groupOpts groups.Options
-	// pipelines are extra spec files (YAML) applied as files would be.
+	// pipelineDir holds extra spec files (YAML) served as files are.
 	pipelineDir string
+	// repository is the model repository the instances serve (default
+	// the repository's model_repository).
+	repository string
 }
 
 // startBaton wires Baton the way `baton serve` does and stops it at the
@@ -99,7 +101,10 @@ func startBaton(t *testing.T, o batonOpts) *baton {
 	}
 	fl.Refresh(ctx)
 	reg := prometheus.NewRegistry()
-	repo := filepath.Join(repoRoot(t), "model_repository")
+	repo := o.repository
+	if repo == "" {
+		repo = filepath.Join(repoRoot(t), "model_repository")
+	}
 	ld := loader.New(fl, loader.Options{Repository: repo})
 	specs := o.groups
 	if specs == nil {
@@ -157,7 +162,7 @@ func startBaton(t *testing.T, o batonOpts) *baton {
 	go func() { fl.Run(pollCtx); done <- struct{}{} }()
 	svc.SetReady(true)
 	stopped := false
-	b := &baton{svc: svc, fleet: fl, groups: gm, loader: ld, httpURL: "http://" + hl.Addr().String(), grpcAddr: gl.Addr().String()}
+	b := &baton{svc: svc, fleet: fl, groups: gm, httpURL: "http://" + hl.Addr().String(), grpcAddr: gl.Addr().String()}
 	b.stop = func() {
 		if stopped {
 			return

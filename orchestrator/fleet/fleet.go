@@ -373,7 +373,12 @@ func (f *Fleet) fingerprint() uint64 {
 func (f *Fleet) refreshOne(ctx context.Context, in *Instance) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	ready, err := in.Client.ServerReady(ctx)
+	// Liveness, not readiness: with Triton's default strict readiness a
+	// server is "not ready" while any model loads or after any model failed
+	// to load, which says nothing about the models it does serve (the index
+	// says that). Baton loading one group member must not take the whole
+	// instance out of routing.
+	ready, err := in.Client.ServerLive(ctx)
 	var idx []tritonclient.ModelIndexEntry
 	if err == nil && ready {
 		idx, err = in.Client.RepositoryIndex(ctx, true)

@@ -11,6 +11,8 @@ Config parameters (config.pbtxt `parameters`, or a load-time config override):
                  unloaded, so tests can make a model "weigh" a chosen amount.
   weights_file   optional, default "weights.json" (relative to the version
                  directory).
+  delay_ms       integer, default 0. Each execute() sleeps that long first,
+                 so tests can hold a request open on the model.
 
 Rows are computed one at a time in float64 so a row's result never depends on
 how many other rows share its batch.
@@ -18,6 +20,7 @@ how many other rows share its batch.
 
 import json
 import os
+import time
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -117,6 +120,16 @@ class TritonPythonModel:
                 "%s: parameter ballast_bytes must be a non-negative integer, got %r"
                 % (self.name, raw)
             )
+        raw = _parameter(config, "delay_ms", "0")
+        try:
+            self.delay_s = int(raw) / 1000.0
+        except ValueError:
+            self.delay_s = -1
+        if self.delay_s < 0:
+            raise ValueError(
+                "%s: parameter delay_ms must be a non-negative integer, got %r"
+                % (self.name, raw)
+            )
         # np.ones writes every byte, so the pages are really resident.
         self.ballast = np.ones(ballast, dtype=np.uint8) if ballast else None
         pb_utils.Logger.log_info(
@@ -134,6 +147,8 @@ class TritonPythonModel:
         return out
 
     def execute(self, requests):
+        if self.delay_s > 0:
+            time.sleep(self.delay_s)
         responses = []
         for request in requests:
             x = pb_utils.get_input_tensor_by_name(request, INPUT_NAME).as_numpy()
