@@ -419,7 +419,7 @@ func TestGroupLoadSurvivesKilledInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tf.Stop(context.WithoutCancel(ctx))
-	spec := &groups.Spec{Name: "regional", MemberPattern: "churn_*", Budget: groups.Budget{Bytes: 1 << 30}}
+	spec := &groups.Spec{Name: "regional", MemberPattern: "churn_*", Budget: groups.Budget{Bytes: 1 << 30}, Pinned: []string{"churn_sa_east"}}
 	b := startBaton(t, batonOpts{
 		instances: tf.Instances, noFiles: true, pipelineDir: directPipeline(t, "regional"), repository: repo,
 		groups: []*groups.Spec{spec}, groupOpts: groups.Options{LoadsPerSecond: -1},
@@ -453,5 +453,20 @@ func TestGroupLoadSurvivesKilledInstance(t *testing.T) {
 	}
 	if !strings.Contains(string(b.do(t, http.MethodGet, "/metrics", nil, nil).body), `baton_group_load_failures_total{group="regional",reason="unavailable"} 1`) {
 		t.Errorf("metrics do not count the load lost with gk-0")
+	}
+	// Prewarm (as `baton serve` runs it at start) loads the pinned member
+	// on the surviving instance, pinned.
+	if err := b.groups.Prewarm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v := groupView(t, b, "regional")
+	pinned := false
+	for _, in := range v.Instances {
+		for _, m := range in.Models {
+			pinned = pinned || in.Instance == "gk-1" && m.Model == "churn_sa_east" && m.Pinned
+		}
+	}
+	if !pinned {
+		t.Fatalf("after Prewarm: %+v; want churn_sa_east pinned on gk-1", v.Instances)
 	}
 }

@@ -487,6 +487,18 @@ func TestInferErrorMapping(t *testing.T) {
 			message: `stage "classify": no instance available: no healthy instance has model "cls"`,
 		},
 		{
+			name:    "unknown group target",
+			err:     fmt.Errorf("stage %q: %w: group %q has no member %q", "classify", executor.ErrUnknownTarget, "classifiers", "cls_nowhere"),
+			code:    codes.NotFound,
+			message: `stage "classify": unknown target model: group "classifiers" has no member "cls_nowhere"`,
+		},
+		{
+			name:    "failed group load",
+			err:     fmt.Errorf("stage %q: %w: group %q: loading model %q failed: initialize() raised", "classify", executor.ErrLoadFailed, "classifiers", "cls_broken"),
+			code:    codes.FailedPrecondition,
+			message: `loading model "cls_broken" failed: initialize() raised`,
+		},
+		{
 			name:    "stage invalid argument keeps its code",
 			err:     stageErr("triton-0", tritonErr(codes.InvalidArgument, "unexpected shape for input 'X'")),
 			code:    codes.InvalidArgument,
