@@ -78,8 +78,8 @@ func newApplyCmd() *cobra.Command {
 
 func newGetCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "get pipelines [NAME] | get fleet",
-		Short: "Show pipelines (all, or one) or the fleet",
+		Use:   "get pipelines [NAME] | get groups [NAME] | get fleet",
+		Short: "Show pipelines, multi-model groups (all, or one) or the fleet",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := adminclient.New(serverURL(cmd), nil)
@@ -97,8 +97,24 @@ func newGetCmd() *cobra.Command {
 				}
 				raw, _ := json.Marshal(list)
 				return printJSON(cmd.OutOrStdout(), raw)
+			case strings.HasPrefix(args[0], "group"):
+				path := "/admin/groups"
+				if len(args) == 2 {
+					path += "/" + url.PathEscape(args[1])
+				}
+				raw, err := c.GetRaw(cmd.Context(), path)
+				if err != nil {
+					return err
+				}
+				return printJSON(cmd.OutOrStdout(), raw)
+			case args[0] == "fleet" && len(args) == 1:
+				raw, err := c.GetRaw(cmd.Context(), "/admin/fleet")
+				if err != nil {
+					return err
+				}
+				return printJSON(cmd.OutOrStdout(), raw)
 			}
-			return fmt.Errorf("unknown resource %q: want pipelines", args[0])
+			return fmt.Errorf("unknown resource %q: want pipelines, groups or fleet", args[0])
 		},
 	}
 	addServerFlag(cmd)
