@@ -667,29 +667,33 @@ func (g *group) load(ctx context.Context, r *reservation) (err error) {
 			g.mu.Unlock()
 		}
 	}()
+	// Victims first (unloads take no load slot: they free memory).
+	g.unloadVictims(ctx, r, r.model)
+	// Freed memory counts only once Triton says the evicted models are
+	// gone: wait for every unload still running on this instance (another
+	// load's victims, or an earlier eviction of this very model, whose
+	// unload would otherwise remove the new copy).
+	g.mu.Lock()
+	var pending []chan struct{}
+	for _, ch := range r.st.unloading {
+		pending = append(pending, ch)
+	}
+	g.mu.Unlock()
+	for _, ch := range pending {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for evicted models to unload on %s: %w", name, ctx.Err())
+		}
+	}
 	select {
 	case r.st.loadSem <- struct{}{}:
 		defer func() { <-r.st.loadSem }()
 	case <-ctx.Done():
-		g.unloadVictims(ctx, r, "")
 		return fmt.Errorf("waiting for a load slot on %s: %w", name, ctx.Err())
 	}
 	if err := g.m.limiter.Wait(ctx); err != nil {
-		g.unloadVictims(ctx, r, "")
 		return fmt.Errorf("waiting for the load rate limit: %w", err)
-	}
-	g.unloadVictims(ctx, r, r.model)
-	// An earlier eviction of this very model on this instance must finish
-	// before it loads again, or the unload would remove the new copy.
-	g.mu.Lock()
-	pending := r.st.unloading[r.model]
-	g.mu.Unlock()
-	if pending != nil {
-		select {
-		case <-pending:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	}
 	p := loader.Placement{Instance: name, Kind: tritonclient.KindCPU}
 	if r.inst.Spec.Kind == "gpu" {
