@@ -180,7 +180,7 @@ func (m *Manager) Route(ctx context.Context, t executor.Target, exclude []string
 		return executor.Route{}, err
 	}
 	cold := false
-	for range 3 {
+	for range maxColdAttempts {
 		if r, ok := g.hit(t.Model, t.Device, exclude); ok {
 			result := "hit"
 			if cold {
@@ -203,11 +203,19 @@ func (m *Manager) Route(ctx context.Context, t executor.Target, exclude []string
 			return executor.Route{}, fmt.Errorf("group %q: waiting for model %q to load: %w", g.spec.Name, t.Model, ctx.Err())
 		}
 	}
-	// Loaded three times and evicted again before this request got to it:
+	// Loaded and evicted again before this request got to it, every time:
 	// the budget is far too small for the traffic.
 	m.metrics.requests.WithLabelValues(g.spec.Name, "error").Inc()
 	return executor.Route{}, fmt.Errorf("%w: group %q: model %q was evicted again right after each load; the budget is too small for the working set", executor.ErrNoInstance, g.spec.Name, t.Model)
 }
+
+// maxColdAttempts bounds how often one request waits for a load of its
+// target that other cold loads then evict before the request gets to it.
+const maxColdAttempts = 5
+
+// errRoomLater: every instance's budget is held by members in use or still
+// loading; room comes back when they finish.
+var errRoomLater = errors.New("budget held by members in use")
 
 // Prewarm loads every group's pinned and prewarm members (each on one
 // instance), within the load rate limit. It returns the failures joined;
@@ -433,6 +441,16 @@ func (g *group) coldLoad(model string, device pipeline.Device, exclude []string)
 	exclude = slices.Clone(exclude)
 	for {
 		res, err := g.reserve(model, device, exclude)
+		if errors.Is(err, errRoomLater) {
+			// Wait for a release rather than fail: requests wait for their
+			// model up to their own deadline.
+			select {
+			case <-time.After(10 * time.Millisecond):
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("%w: group %q: %w", executor.ErrNoInstance, g.spec.Name, err)
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -514,7 +532,12 @@ func (g *group) reserve(model string, device pipeline.Device, exclude []string) 
 			reasons = append(reasons, err.Error())
 			continue
 		}
-		size := g.footprint(model, in.Spec.Kind)
+		size, measured := g.footprint(model, in.Spec.Kind)
+		if !measured && size > st.cache.Budget() {
+			// Only an estimate, and more than the whole budget: try with
+			// the budget; the measurement after the load decides.
+			size = st.cache.Budget()
+		}
 		_, unloading := st.unloading[model]
 		var free uint64
 		if b, u := st.cache.Budget(), st.cache.Used(); b > u {
@@ -543,11 +566,15 @@ func (g *group) reserve(model string, device pipeline.Device, exclude []string) 
 		return 0
 	})
 	var tooLarge error
+	transient := false
 	for _, o := range opts {
 		evict, err := o.st.cache.Admit(model, o.size, g.loadCost(model))
 		if err != nil {
 			if errors.Is(err, eviction.ErrTooLarge) {
 				tooLarge = err
+			}
+			if errors.Is(err, eviction.ErrNoRoom) && busy(o.st) {
+				transient = true
 			}
 			reasons = append(reasons, fmt.Sprintf("%s: %v", o.in.Spec.Name, err))
 			continue
@@ -565,10 +592,27 @@ func (g *group) reserve(model string, device pipeline.Device, exclude []string) 
 		}
 		return r, nil
 	}
+	if transient {
+		return nil, fmt.Errorf("%w: no room for model %q now: %s", errRoomLater, model, strings.Join(reasons, "; "))
+	}
 	if tooLarge != nil && len(reasons) == 1 {
 		return nil, fmt.Errorf("%w: group %q: %w", executor.ErrNoInstance, g.spec.Name, tooLarge)
 	}
 	return nil, fmt.Errorf("%w: group %q: no room for model %q: %s", executor.ErrNoInstance, g.spec.Name, model, strings.Join(reasons, "; "))
+}
+
+// busy reports whether some member on st is in use or loading: its memory
+// comes back (or becomes evictable) soon.
+func busy(st *instState) bool {
+	if len(st.loading) > 0 {
+		return true
+	}
+	for _, s := range st.cache.States() {
+		if s.Refs > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // instanceState returns (creating on first use) the group's state on in,
@@ -615,9 +659,9 @@ func mustJSON(b Budget) string {
 // footprint is model's expected size on an instance kind: measured by an
 // earlier load of it, else the largest measured footprint among the
 // group's members (they are usually alike), else the repository estimate.
-func (g *group) footprint(model, kind string) uint64 {
+func (g *group) footprint(model, kind string) (bytes uint64, measured bool) {
 	if fp, ok := g.m.loader.Measured(model, kind); ok {
-		return fp.Bytes
+		return fp.Bytes, true
 	}
 	var like uint64
 	for _, st := range g.insts {
@@ -628,9 +672,9 @@ func (g *group) footprint(model, kind string) uint64 {
 		}
 	}
 	if like > 0 {
-		return like
+		return like, false
 	}
-	return loader.Estimate(g.m.opts.Repository, model)
+	return loader.Estimate(g.m.opts.Repository, model), false
 }
 
 // lastSize is the accounted size of a model just evicted (for the record).
@@ -710,7 +754,10 @@ func (g *group) load(ctx context.Context, r *reservation) (err error) {
 	g.mu.Lock()
 	delete(r.st.loading, r.model)
 	_ = r.st.cache.Unpin(r.model)
-	size := g.footprint(r.model, r.inst.Spec.Kind)
+	size, measured := g.footprint(r.model, r.inst.Spec.Kind)
+	if cur, ok := stateOf(r.st.cache, r.model); ok && !measured {
+		size = cur.Size // unmeasurable here: keep what was admitted
+	}
 	evict, uerr := r.st.cache.Update(r.model, size, took)
 	more := &reservation{inst: r.inst, st: r.st, model: r.model}
 	for _, v := range evict {
