@@ -43,7 +43,7 @@ type fakeTriton struct {
 	unloadsInFlight []string // models unloaded while a call ran on them
 }
 
-func startFake(t *testing.T, models []string, sizes map[string]uint64) *fakeTriton {
+func startFake(t testing.TB, models []string, sizes map[string]uint64) *fakeTriton {
 	t.Helper()
 	f := &fakeTriton{sizes: sizes, failing: map[string]string{}, models: models,
 		loaded: map[string]bool{}, inflight: map[string]int{}, loads: map[string]int{}}
@@ -61,7 +61,7 @@ func startFake(t *testing.T, models []string, sizes map[string]uint64) *fakeTrit
 }
 
 // fakeRepo writes a config.pbtxt per model (the loader's override base).
-func fakeRepo(t *testing.T, models []string) string {
+func fakeRepo(t testing.TB, models []string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, m := range models {

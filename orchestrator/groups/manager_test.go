@@ -51,7 +51,7 @@ func members(n int) []string {
 
 // newEnv starts a fake Triton holding models (each reporting size bytes of
 // memory_usage), a real fleet and loader on it, and a Manager for spec.
-func newEnv(t *testing.T, spec *Spec, opts Options, models []string, size uint64, setup func(*fakeTriton)) *env {
+func newEnv(t testing.TB, spec *Spec, opts Options, models []string, size uint64, setup func(*fakeTriton)) *env {
 	t.Helper()
 	sizes := map[string]uint64{}
 	for _, m := range models {
