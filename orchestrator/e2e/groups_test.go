@@ -3,10 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,10 +20,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/batonhq/baton/orchestrator/fleet"
 	"github.com/batonhq/baton/orchestrator/groups"
 	"github.com/batonhq/baton/orchestrator/loader"
 	"github.com/batonhq/baton/tritonclient"
+	pb "github.com/batonhq/baton/tritonclient/inferencepb"
 	"github.com/batonhq/baton/tritonclient/localfleet"
 )
 
@@ -206,6 +212,14 @@ func TestGroupOnRealTriton(t *testing.T) {
 		if r.status != http.StatusBadRequest || !strings.Contains(errorJSON(t, r), "target") {
 			t.Errorf("no target: %d %s; want 400", r.status, r.body)
 		}
+		// The gRPC door: the target_model parameter, NOT_FOUND / INVALID_ARGUMENT.
+		c := b.client(t)
+		for target, want := range map[string]codes.Code{"churn_nowhere": codes.NotFound, "": codes.InvalidArgument} {
+			_, err := c.ModelInfer(ctx, grpcFeatures(target))
+			if te, ok := errors.AsType[*tritonclient.Error](err); !ok || te.Code != want {
+				t.Errorf("gRPC target %q: %v; want %s", target, err, want)
+			}
+		}
 	})
 
 	t.Run("64 concurrent cold requests share one load", func(t *testing.T) {
@@ -358,9 +372,16 @@ func TestGroupOnRealTriton(t *testing.T) {
 		if r.status != http.StatusFailedDependency || tritonLoads(t, logPath, "broken_model")-before != 2 {
 			t.Fatalf("after the backoff: %d %s, %d loads; want 424 after a second load", r.status, r.body, tritonLoads(t, logPath, "broken_model")-before)
 		}
-		// Baton keeps serving the group.
+		_, err := b.client(t).ModelInfer(ctx, grpcFeatures("broken_model"))
+		if te, ok := errors.AsType[*tritonclient.Error](err); !ok || te.Code != codes.FailedPrecondition || !strings.Contains(te.Message, "initialize() always fails") {
+			t.Errorf("gRPC broken member: %v; want FAILED_PRECONDITION with Triton's message", err)
+		}
+		// Baton keeps serving the group, on both doors.
 		if status, body, _, err := post(ctx, b.httpURL, "churn_us_east"); status != 200 {
 			t.Fatalf("a good member after the failures: %d %s %v", status, body, err)
+		}
+		if _, err := b.client(t).ModelInfer(ctx, grpcFeatures("churn_us_east")); err != nil {
+			t.Fatalf("gRPC, a good member: %v", err)
 		}
 	})
 
@@ -381,7 +402,7 @@ func TestGroupOnRealTriton(t *testing.T) {
 		for _, want := range []string{
 			`baton_group_requests_total{group="regional",result="hit"}`,
 			`baton_group_requests_total{group="regional",result="cold"}`,
-			`baton_group_requests_total{group="regional",result="unknown"} 2`,
+			`baton_group_requests_total{group="regional",result="unknown"} 3`, // 2 HTTP + 1 gRPC
 			`baton_group_cold_load_seconds_count{group="regional"}`,
 			`baton_group_evictions_total{group="regional",instance="group-0"}`,
 			`baton_group_load_failures_total{group="regional",reason="failed"} 2`,
@@ -394,6 +415,23 @@ func TestGroupOnRealTriton(t *testing.T) {
 			}
 		}
 	})
+}
+
+// grpcFeatures is featureBody as a gRPC request naming target ("" for none).
+func grpcFeatures(target string) *pb.ModelInferRequest {
+	raw := make([]byte, 0, 28)
+	for _, v := range []float32{0.4, 0.3, 0.1, 0.5, 0.2, 0.1, 0.3} {
+		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
+	}
+	req := &pb.ModelInferRequest{
+		ModelName:        "direct",
+		Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "X", Datatype: "FP32", Shape: []int64{1, 7}}},
+		RawInputContents: [][]byte{raw},
+	}
+	if target != "" {
+		req.Parameters = map[string]*pb.InferParameter{"target_model": {ParameterChoice: &pb.InferParameter_StringParam{StringParam: target}}}
+	}
+	return req
 }
 
 func inUse(v groups.View, model string) bool {
