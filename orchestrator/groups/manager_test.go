@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/batonhq/baton/orchestrator/fleet"
 	"github.com/batonhq/baton/orchestrator/loader"
 	"github.com/batonhq/baton/orchestrator/pipeline"
+	"github.com/batonhq/baton/telemetry"
 	pb "github.com/batonhq/baton/tritonclient/inferencepb"
 )
 
@@ -337,5 +339,56 @@ func TestPrewarmLoadsPinnedMembersThatStay(t *testing.T) {
 	}
 	if !e.fake.loaded["m00"] {
 		t.Fatal("pinned m00 is not loaded")
+	}
+}
+
+// fixedHost reports a host with 1000 bytes available.
+type fixedHost struct{}
+
+func (fixedHost) SampleHost(context.Context) (telemetry.Host, []string) {
+	return telemetry.Host{MemoryTotalBytes: 4000, MemoryAvailableBytes: 1000}, nil
+}
+
+func TestFractionBudgetUsesTheAgentsMeasuredFreeMemory(t *testing.T) {
+	ctx := t.Context()
+	models := members(6)
+	sizes := map[string]uint64{}
+	for _, m := range models {
+		sizes[m] = 100
+	}
+	f := startFake(t, models, sizes)
+	agent, err := telemetry.NewAgent(telemetry.AgentOptions{Sampler: telemetry.NewSampler(telemetry.SamplerOptions{Node: "n", Host: fixedHost{}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.Refresh(ctx)
+	srv := httptest.NewServer(agent.Handler())
+	defer srv.Close()
+	fl, err := fleet.New(&fleet.File{Instances: []fleet.InstanceSpec{{Name: "t0", GRPC: f.addr, Kind: "cpu", Node: "n", Agent: strings.TrimPrefix(srv.URL, "http://")}}}, fleet.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	fl.Refresh(ctx)
+	repo := fakeRepo(t, models)
+	ld := &leakyLoader{Loader: loader.New(fl, loader.Options{Repository: repo}), leak: map[string]uint64{}}
+	spec, err := Parse([]byte("name: g\nmemberPattern: m*\nbudget: 40%\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(fl, ld, []*Spec{spec}, Options{Repository: repo, LoadsPerSecond: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{fake: f, m: m, ld: ld}
+	for _, model := range models {
+		if err := e.call(ctx, "g", model); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, _ := m.Group("g")
+	in := v.Instances[0]
+	if in.BudgetBytes != 400 || !strings.Contains(in.Budget, "40% of 1000 bytes") || len(in.Models) != 4 || in.UsedBytes != 400 {
+		t.Fatalf("budget 40%% of 1000 available bytes: %+v", in)
 	}
 }
