@@ -116,7 +116,7 @@ func New(f Fleet, l Loader, specs []*Spec, opts Options) (*Manager, error) {
 			errs = append(errs, err)
 			continue
 		}
-		m.groups[s.Name] = &group{m: m, spec: s, insts: map[string]*instState{}, failures: map[string]*failure{}}
+		m.groups[s.Name] = &group{m: m, spec: s, insts: map[string]*instState{}, failures: map[string]*failure{}, waiting: map[string]int{}}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -180,6 +180,11 @@ func (m *Manager) Route(ctx context.Context, t executor.Target, exclude []string
 		return executor.Route{}, err
 	}
 	cold := false
+	defer func() {
+		if cold {
+			g.doneWaiting(t.Model)
+		}
+	}()
 	for range maxColdAttempts {
 		if r, ok := g.hit(t.Model, t.Device, exclude); ok {
 			result := "hit"
@@ -189,7 +194,12 @@ func (m *Manager) Route(ctx context.Context, t executor.Target, exclude []string
 			m.metrics.requests.WithLabelValues(g.spec.Name, result).Inc()
 			return r, nil
 		}
-		cold = true
+		if !cold {
+			cold = true
+			g.mu.Lock()
+			g.waiting[t.Model]++
+			g.mu.Unlock()
+		}
 		key := t.Model + "\x00" + strings.Join(exclude, "\x00")
 		ch := g.sf.DoChan(key, func() (any, error) { return nil, g.coldLoad(t.Model, t.Device, exclude) })
 		select {
@@ -234,7 +244,9 @@ func (m *Manager) Prewarm(ctx context.Context) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := g.coldLoad(model, pipeline.DeviceAny, nil); err != nil {
+			// The same single flight as requests for the model share.
+			_, err, _ := g.sf.Do(model, func() (any, error) { return nil, g.coldLoad(model, pipeline.DeviceAny, nil) })
+			if err != nil {
 				errs = append(errs, fmt.Errorf("group %q: prewarm %q: %w", name, model, err))
 				continue
 			}
@@ -242,6 +254,23 @@ func (m *Manager) Prewarm(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// doneWaiting ends one request's wait for model (it holds a reference
+// now, or gave up); the last one releases the pins held for the waiters.
+func (g *group) doneWaiting(model string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.waiting[model]--; g.waiting[model] > 0 {
+		return
+	}
+	delete(g.waiting, model)
+	for _, st := range g.insts {
+		if st.held[model] {
+			delete(st.held, model)
+			_ = st.cache.Unpin(model)
+		}
+	}
 }
 
 // LoadError is a failed on-demand load: which group, model and instance,
@@ -272,6 +301,7 @@ type group struct {
 
 	mu        sync.Mutex
 	insts     map[string]*instState // by instance name
+	waiting   map[string]int        // requests waiting for a cold model
 	failures  map[string]*failure   // by model
 	index     map[string]bool       // repository index, for pattern members
 	indexAt   time.Time
@@ -284,6 +314,9 @@ type instState struct {
 	cache *eviction.Cache
 	// loading: models being loaded here (pinned in the cache meanwhile).
 	loading map[string]bool
+	// held: freshly loaded models still pinned for requests waiting on
+	// them (see group.wait).
+	held map[string]bool
 	// unloading: evicted models whose unload is running; closed when done.
 	unloading map[string]chan struct{}
 	loadSem   chan struct{}
@@ -440,7 +473,7 @@ func (g *group) coldLoad(model string, device pipeline.Device, exclude []string)
 	defer cancel()
 	exclude = slices.Clone(exclude)
 	for {
-		res, err := g.reserve(model, device, exclude)
+		res, err := g.reserve(ctx, model, device, exclude)
 		if errors.Is(err, errRoomLater) {
 			// Wait for a release rather than fail: requests wait for their
 			// model up to their own deadline.
@@ -510,7 +543,10 @@ type victim struct {
 // reserve chooses the instance for a cold model — one whose Triton already
 // has it, then the one with the most free budget, then one where eviction
 // makes room — and admits the model there.
-func (g *group) reserve(model string, device pipeline.Device, exclude []string) (*reservation, error) {
+//
+// The reservation holds the instance's load slot (maxConcurrentLoads); the
+// caller's load releases it.
+func (g *group) reserve(ctx context.Context, model string, device pipeline.Device, exclude []string) (*reservation, error) {
 	cands := g.eligible(device, exclude)
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("%w: group %q: no healthy %s instance for model %q", executor.ErrNoInstance, g.spec.Name, device, model)
@@ -565,33 +601,67 @@ func (g *group) reserve(model string, device pipeline.Device, exclude []string) 
 		}
 		return 0
 	})
+	g.mu.Unlock()
 	var tooLarge error
 	transient := false
-	for _, o := range opts {
-		evict, err := o.st.cache.Admit(model, o.size, g.loadCost(model))
-		if err != nil {
-			if errors.Is(err, eviction.ErrTooLarge) {
-				tooLarge = err
+	// Take the instance's load slot before choosing victims there: a queue
+	// of cold loads then evicts one model per turn, chosen by the policy
+	// when its turn comes, rather than emptying the budget up front. A
+	// first pass takes only free slots; the second waits in order.
+	tried := make([]bool, len(opts))
+	for pass := range 2 {
+		for i, o := range opts {
+			if tried[i] {
+				continue
 			}
-			if errors.Is(err, eviction.ErrNoRoom) && busy(o.st) {
-				transient = true
+			if pass == 0 {
+				select {
+				case o.st.loadSem <- struct{}{}:
+				default:
+					continue
+				}
+			} else {
+				select {
+				case o.st.loadSem <- struct{}{}:
+				case <-ctx.Done():
+					g.mu.Lock()
+					return nil, fmt.Errorf("%w: group %q: waiting for a load slot for model %q: %w", executor.ErrNoInstance, g.spec.Name, model, ctx.Err())
+				}
 			}
-			reasons = append(reasons, fmt.Sprintf("%s: %v", o.in.Spec.Name, err))
-			continue
+			tried[i] = true
+			g.mu.Lock()
+			size := o.size
+			if fresh, measured := g.footprint(model, o.in.Spec.Kind); measured {
+				size = fresh
+			}
+			evict, err := o.st.cache.Admit(model, size, g.loadCost(model))
+			if err != nil {
+				if errors.Is(err, eviction.ErrTooLarge) {
+					tooLarge = err
+				}
+				if errors.Is(err, eviction.ErrNoRoom) && busy(o.st) {
+					transient = true
+				}
+				reasons = append(reasons, fmt.Sprintf("%s: %v", o.in.Spec.Name, err))
+				g.mu.Unlock()
+				<-o.st.loadSem
+				continue
+			}
+			_ = o.st.cache.Pin(model) // while it loads
+			if slices.Contains(g.spec.Pinned, model) {
+				_ = o.st.cache.Pin(model) // for good
+			}
+			o.st.loading[model] = true
+			r := &reservation{inst: o.in, st: o.st, model: model}
+			for _, v := range evict {
+				done := make(chan struct{})
+				o.st.unloading[v] = done
+				r.victims = append(r.victims, victim{model: v, bytes: g.lastSize(v, o.in.Spec.Kind), done: done})
+			}
+			return r, nil // g.mu is released by the deferred unlock
 		}
-		_ = o.st.cache.Pin(model) // while it loads
-		if slices.Contains(g.spec.Pinned, model) {
-			_ = o.st.cache.Pin(model) // for good
-		}
-		o.st.loading[model] = true
-		r := &reservation{inst: o.in, st: o.st, model: model}
-		for _, v := range evict {
-			done := make(chan struct{})
-			o.st.unloading[v] = done
-			r.victims = append(r.victims, victim{model: v, bytes: g.lastSize(v, o.in.Spec.Kind), done: done})
-		}
-		return r, nil
 	}
+	g.mu.Lock()
 	if transient {
 		return nil, fmt.Errorf("%w: no room for model %q now: %s", errRoomLater, model, strings.Join(reasons, "; "))
 	}
@@ -644,7 +714,7 @@ func (g *group) instanceState(in *fleet.Instance) (*instState, error) {
 	c := eviction.New(pol, budget)
 	c.SetMaxModels(g.spec.MaxLoaded)
 	st := &instState{
-		name: in.Spec.Name, cache: c, loading: map[string]bool{}, unloading: map[string]chan struct{}{},
+		name: in.Spec.Name, cache: c, loading: map[string]bool{}, held: map[string]bool{}, unloading: map[string]chan struct{}{},
 		loadSem: make(chan struct{}, max(g.spec.MaxConcurrentLoads, 1)), unreturned: map[string]uint64{}, budgetNote: note,
 	}
 	g.insts[in.Spec.Name] = st
@@ -703,6 +773,7 @@ func (g *group) loadCost(model string) time.Duration {
 // instance's concurrent-load limit and the manager's load rate.
 func (g *group) load(ctx context.Context, r *reservation) (err error) {
 	name := r.inst.Spec.Name
+	defer func() { <-r.st.loadSem }() // taken by reserve
 	defer func() {
 		if err != nil {
 			g.mu.Lock()
@@ -711,7 +782,7 @@ func (g *group) load(ctx context.Context, r *reservation) (err error) {
 			g.mu.Unlock()
 		}
 	}()
-	// Victims first (unloads take no load slot: they free memory).
+	// Victims first, then wait for any other unload still running here.
 	g.unloadVictims(ctx, r, r.model)
 	// Freed memory counts only once Triton says the evicted models are
 	// gone: wait for every unload still running on this instance (another
@@ -730,12 +801,6 @@ func (g *group) load(ctx context.Context, r *reservation) (err error) {
 			return fmt.Errorf("waiting for evicted models to unload on %s: %w", name, ctx.Err())
 		}
 	}
-	select {
-	case r.st.loadSem <- struct{}{}:
-		defer func() { <-r.st.loadSem }()
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for a load slot on %s: %w", name, ctx.Err())
-	}
 	if err := g.m.limiter.Wait(ctx); err != nil {
 		return fmt.Errorf("waiting for the load rate limit: %w", err)
 	}
@@ -753,7 +818,14 @@ func (g *group) load(ctx context.Context, r *reservation) (err error) {
 
 	g.mu.Lock()
 	delete(r.st.loading, r.model)
-	_ = r.st.cache.Unpin(r.model)
+	if g.waiting[r.model] > 0 {
+		// Requests are waiting for this load: keep the load's pin until
+		// they have taken their references, or a concurrent cold load
+		// could evict the model before they reach it.
+		r.st.held[r.model] = true
+	} else {
+		_ = r.st.cache.Unpin(r.model)
+	}
 	size, measured := g.footprint(r.model, r.inst.Spec.Kind)
 	if cur, ok := stateOf(r.st.cache, r.model); ok && !measured {
 		size = cur.Size // unmeasurable here: keep what was admitted

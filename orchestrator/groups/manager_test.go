@@ -392,3 +392,52 @@ func TestFractionBudgetUsesTheAgentsMeasuredFreeMemory(t *testing.T) {
 		t.Fatalf("budget 40%% of 1000 available bytes: %+v", in)
 	}
 }
+
+func TestColdBurstDoesNotEvictTheHotMember(t *testing.T) {
+	spec := &Spec{Name: "g", MemberPattern: "m*", Budget: Budget{Bytes: 400}, Policy: "cost-aware", MaxConcurrentLoads: 1}
+	e := newEnv(t, spec, Options{LoadsPerSecond: -1}, members(12), 100, func(f *fakeTriton) { f.loadDelay = 20 * time.Millisecond })
+	ctx := t.Context()
+	for range 50 {
+		if err := e.call(ctx, "g", "m00"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []string{"m01", "m02", "m03"} {
+		if err := e.call(ctx, "g", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A client keeps using m00 while 8 requests for 8 different cold
+	// members arrive at once.
+	stop := make(chan struct{})
+	var hot sync.WaitGroup
+	hot.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := e.call(ctx, "g", "m00"); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	var burst sync.WaitGroup
+	for _, m := range members(12)[4:] {
+		burst.Go(func() {
+			if err := e.call(ctx, "g", m); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	burst.Wait()
+	close(stop)
+	hot.Wait()
+	if n := e.fake.loads["m00"]; n != 1 {
+		v, _ := e.m.Group("g")
+		t.Fatalf("hot m00 loaded %d times: the burst evicted it (evictions %+v)", n, v.Evictions)
+	}
+}

@@ -71,8 +71,8 @@ func (m *Manager) Group(name string) (View, bool) {
 		for _, s := range st.cache.States() {
 			_, measured := m.loader.Measured(s.Model, m.kindOf(st.name))
 			pins := s.Pins
-			if st.loading[s.Model] {
-				pins-- // the load's own pin
+			if st.loading[s.Model] || st.held[s.Model] {
+				pins-- // the load's own pin (kept for waiting requests)
 			}
 			iv.Models = append(iv.Models, ModelView{
 				Model: s.Model, Bytes: s.Size, Measured: measured, Loading: st.loading[s.Model],

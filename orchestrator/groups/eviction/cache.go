@@ -32,9 +32,16 @@ type NoRoomError struct {
 	Reclaimable uint64
 	// Blocked lists the pinned or in-use models, sorted by name.
 	Blocked []string
+	// MaxModels is the cache's model-count cap when it, not the bytes,
+	// is what blocks the admission (0 otherwise).
+	MaxModels int
 }
 
 func (e *NoRoomError) Error() string {
+	if e.MaxModels > 0 {
+		return fmt.Sprintf("admit model %q: %d models already held (the cap), blocked by %v: %v",
+			e.Model, e.MaxModels, e.Blocked, ErrNoRoom)
+	}
 	return fmt.Sprintf("admit model %q: need %d bytes, at most %d reclaimable, blocked by %v: %v",
 		e.Model, e.Need, e.Reclaimable, e.Blocked, ErrNoRoom)
 }
@@ -198,7 +205,11 @@ func (c *Cache) makeRoom(model string, sizeBytes uint64, extraModels int) ([]*en
 	if c.budget > c.used {
 		free = c.budget - c.used
 	}
-	return nil, &NoRoomError{Model: model, Need: sizeBytes, Reclaimable: freed + free, Blocked: blocked}
+	e := &NoRoomError{Model: model, Need: sizeBytes, Reclaimable: freed + free, Blocked: blocked}
+	if freed >= needBytes { // the bytes were there: the count cap blocked it
+		e.MaxModels = c.maxModels
+	}
+	return nil, e
 }
 
 // evict takes victims out of the accounting and tells the policy.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -429,5 +430,21 @@ func TestUpdateCorrectsEstimate(t *testing.T) {
 	}
 	if st := c.States(); len(st) != 2 || st[0].Model != "c" || st[0].Size != 8 || st[0].LoadCost != 1 {
 		t.Fatalf("States = %+v", st)
+	}
+}
+
+func TestNoRoomErrorNamesTheCountCap(t *testing.T) {
+	c := New(LRU(), 100)
+	c.SetMaxModels(1)
+	if _, err := c.Admit("a", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Acquire("a"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Admit("b", 1, 0)
+	var nr *NoRoomError
+	if !errors.As(err, &nr) || nr.MaxModels != 1 || !strings.Contains(err.Error(), "1 models already held (the cap), blocked by [a]") {
+		t.Fatalf("Admit over the count cap: %v", err)
 	}
 }
