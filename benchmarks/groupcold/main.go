@@ -297,7 +297,9 @@ func bareTriton(ctx context.Context, extra []string, reps int) (bareResult, erro
 		return res, err
 	}
 	repo := filepath.Join(root, "model_repository")
-	f, err := localfleet.Start(ctx, localfleet.Options{ModelRepository: repo, NamePrefix: "bare-", ExtraArgs: extra})
+	// localfleet disables auto-complete unless told to keep it: extra
+	// nil is Triton's default.
+	f, err := localfleet.Start(ctx, localfleet.Options{ModelRepository: repo, NamePrefix: "bare-", ExtraArgs: extra, AutoCompleteConfig: len(extra) == 0})
 	if err != nil {
 		return res, err
 	}
@@ -855,9 +857,9 @@ func report(r *results, rounds, during int) []byte {
 	fmt.Fprintf(&b, "\n## Reading\n\n")
 	fmt.Fprintf(&b, "- A cold request costs %s× a warm one at p50 (%s vs %s), and almost all of it is Triton's Python backend. A member that fits in a free slot costs one load (%s; the rest — routing, admission, the first inference on the fresh stub — %s); once the group is full every cold evicts first, and Baton waits for the victim's unload to finish before it loads (so the freed memory is real): p50 %s = unload ~%s + load %s.\n",
 		ratio(pct(coldLat, 50), w50), ms(pct(coldLat, 50)), ms(w50), ms(pct(freeLat, 50)), ms(pct(freeRest, 50)), ms(pct(evictLat, 50)), ms(pct(evictRest, 50)), ms(pct(evictLoad, 50)))
-	fmt.Fprintf(&b, "- Triton's log splits each load: %s (p50 of %d) from `loading:` to the backend's `ModelInstanceInitialize`, then %s until `successfully loaded`. The first part is the model-level set-up, which with auto-complete on (Triton's default) starts a stub process for `auto_complete_config`, checks its health and stops it; the Python backend's `StubLauncher::UpdateHealth` sleeps 1 s in that check, and again when an instance is destroyed on unload, so about 2 s of the %s eviction-plus-load cold path are fixed sleeps.", ms(pct(r.stubStart, 50)), len(r.stubStart), ms(pct(r.modelInit, 50)), ms(pct(evictLat, 50)))
+	fmt.Fprintf(&b, "- Triton's log splits each load: %s (p50 of %d) from `loading:` to the backend's `ModelInstanceInitialize`, then %s until `successfully loaded`. The first part is the model-level set-up: with Triton's default auto-complete it starts a stub process for `auto_complete_config`, checks its health and stops it, and the Python backend's `StubLauncher::UpdateHealth` sleeps 1 s in that check (about 1.2 s per load); Baton's local fleet runs tritonserver with `--disable-auto-complete-config` (its configs are complete, and the loader sends complete configs), which skips it. The same 1 s sleep still runs when an instance is destroyed on unload, so the eviction part of the %s cold path is mostly that sleep.", ms(pct(r.stubStart, 50)), len(r.stubStart), ms(pct(r.modelInit, 50)), ms(pct(evictLat, 50)))
 	if len(r.bare) == 2 {
-		fmt.Fprintf(&b, " On a bare tritonserver, `--disable-auto-complete-config` takes the load from %s to %s; the unload stays at %s (tried there only, not through Baton).", ms(pct(r.bare[0].load, 50)), ms(pct(r.bare[1].load, 50)), ms(pct(r.bare[1].unload, 50)))
+		fmt.Fprintf(&b, " On a bare tritonserver, `--disable-auto-complete-config` takes the load from %s to %s; the unload stays at %s.", ms(pct(r.bare[0].load, 50)), ms(pct(r.bare[1].load, 50)), ms(pct(r.bare[1].unload, 50)))
 	}
 	fmt.Fprintf(&b, "\n")
 	fmt.Fprintf(&b, "- Loads and unloads running back to back (one cold request at a time) leave a warm member's median where it was and stretch its tail: against the quiet loop p50 × %s, p99 × %s, max %s, %d failures; cost-aware eviction never chose it (%d evictions of %s).\n", ratio(pct(d, 50), pct(q, 50)), ratio(pct(d, 99), pct(q, 99)), ms(pct(d, 100)), errCount(r.during), r.duringWarmGone, warm)

@@ -70,6 +70,9 @@ type Options struct {
 	StartAttempts int
 	// ExtraArgs are appended to every server's command line.
 	ExtraArgs []string
+	// AutoCompleteConfig keeps Triton's default config auto-completion
+	// (off by default here: see launch).
+	AutoCompleteConfig bool
 	// Logger receives lifecycle events; nil discards them.
 	Logger *slog.Logger
 }
@@ -229,10 +232,18 @@ func (f *Fleet) launch(opts Options, bin string, i int) (*Instance, error) {
 		// One load thread: concurrent Python stub start-ups on a small, busy
 		// host make the Python backend abort (boost lock_exception).
 		"--model-load-thread-count=1",
+
 		"--backend-config=python,shm-region-prefix-name=" + in.ShmPrefix,
 	}
 	for _, m := range opts.LoadModels {
 		args = append(args, "--load-model="+m)
+	}
+	if !opts.AutoCompleteConfig {
+		// Every config in the repository is complete and Baton's loader
+		// sends complete configs: auto-complete would only start and stop
+		// a throwaway Python stub per load (~1.2 s of a ~1.3 s load here,
+		// benchmarks/results/group-cold-start.md).
+		args = append(args, "--disable-auto-complete-config")
 	}
 	args = append(args, opts.ExtraArgs...)
 	logFile, err := os.Create(in.LogPath)
