@@ -869,7 +869,7 @@ func report(r *results, rounds, during int) []byte {
 		case br.models == 1:
 			fmt.Fprintf(&b, "- %d concurrent requests for one cold member share a single Triton load (%.0f in the metric, %d in Triton's log): all finish together in %s, × %s the sequential cold p50.\n", len(br.calls), br.delta.loads, br.delta.tritonLoads, ms(br.wall), ratio(br.wall, pct(evictLat, 50)))
 		case len(br.warmCalls) == 0:
-			fmt.Fprintf(&b, "- %d concurrent requests for different cold members are served one load at a time (maxConcurrentLoads 1 per instance; the 4 loads/s rate limit never binds, since one load takes longer than 0.25 s): the last finished after %s (× %s the sequential cold p50; the sorted latencies step by about one load), and Triton loaded %.0f times for %d members",
+			fmt.Fprintf(&b, "- %d concurrent requests for different cold members are served one load at a time (maxConcurrentLoads 1 per instance; the 4 loads/s rate limit never binds, since each cold here is a victim's unload plus a load, well over 0.25 s): the last finished after %s (× %s the sequential cold p50; the sorted latencies step by about one load), and Triton loaded %.0f times for %d members",
 				len(br.calls), ms(pct(l, 100)), ratio(pct(l, 100), pct(evictLat, 50)), br.delta.loads, br.models)
 			if len(br.reloaded) > 0 {
 				fmt.Fprintf(&b, " (%s: loaded, then evicted before the request waiting for it got to it)", strings.Join(br.reloaded, ", "))
@@ -880,6 +880,10 @@ func report(r *results, rounds, during int) []byte {
 			fmt.Fprintf(&b, ".\n")
 		default:
 			wc := lats(br.warmCalls)
+			if br.warmGone == 0 {
+				fmt.Fprintf(&b, "- With a client sending to %s throughout such a burst, %s was never evicted: each cold load takes its instance's load slot before choosing a victim, so the policy picks one victim per turn among the members, and the hot one ranks highest. That client's worst request took %s (%d of its %d requests over 100 ms, %d failed; Triton loaded %.0f times for the %d burst members).\n", warm, warm, ms(pct(wc, 100)), countOver(wc, 100*time.Millisecond), len(wc), errCount(br.warmCalls), br.delta.loads, br.models)
+				continue
+			}
 			fmt.Fprintf(&b, "- With a client sending to %s throughout such a burst, %s was still evicted (%d×; a reservation waiting for room takes it in a gap between two of its requests) and that client stalled for up to %s while the member queued for its reload behind the burst's loads (%d of its %d requests over 100 ms, %d failed; Triton loaded %.0f times in all for the %d burst members and %s).\n", warm, warm, br.warmGone, ms(pct(wc, 100)), countOver(wc, 100*time.Millisecond), len(wc), errCount(br.warmCalls), br.delta.loads, br.models, warm)
 		}
 	}
