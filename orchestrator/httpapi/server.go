@@ -209,7 +209,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	default:
 		he = errorf(statusFor(err), "%s", err.Error())
 	}
-	if he.status >= 500 {
+	if he.status >= 500 && !strings.HasPrefix(c.Path(), "/v2/health/") && !strings.HasSuffix(c.Path(), "/ready") {
+		// A health probe's 503 is its answer, not a failure.
 		s.logger.Error("request failed", "id", c.Response().Header().Get(echo.HeaderXRequestID), "path", c.Path(), "status", he.status, "err", err)
 	}
 	if c.Request().Method == http.MethodHead {
