@@ -11,14 +11,19 @@
 //     that is loaded is a hit (the least busy instance holding it); a cold
 //     target waits for the model's one shared load (singleflight), which
 //     picks an instance (already holds it, then most free budget, then one
-//     where eviction makes room), admits the model into that instance's
-//     eviction.Cache (victims chosen there), unloads the victims (waiting
-//     until Triton's index says they are gone), loads the model with the
-//     stage's instance_group through the loader, then corrects its size to
-//     the measured footprint. Every routed request holds a reference until
-//     its call ends, so a model in use is never a victim. Failed loads are
-//     remembered with a doubling backoff; an instance that dies during a
-//     load is marked unhealthy and the load moves to another.
+//     where eviction makes room), takes that instance's load slot
+//     (maxConcurrentLoads), admits the model into the instance's
+//     eviction.Cache (victims chosen there, one load's worth per turn),
+//     unloads the victims (waiting until Triton's index says they are
+//     gone), loads the model with the stage's instance_group through the
+//     loader within the load rate limit, then corrects its size to the
+//     measured footprint. Every routed request holds a reference until its
+//     call ends, so a model in use is never a victim; a fresh load stays
+//     pinned until the requests that waited for it hold it. A cold request
+//     that finds the budget held by members in use waits (up to its
+//     deadline) instead of failing. Failed loads are remembered with a
+//     doubling backoff; an instance that dies during a load is marked
+//     unhealthy and the load moves to another.
 //   - metrics.go, view.go: Prometheus series and the admin view
 //     (GET /admin/groups/{name}).
 //   - eviction/: the pure budget accounting and policies (LRU, cost-aware
