@@ -305,7 +305,8 @@ type group struct {
 	failures  map[string]*failure   // by model
 	index     map[string]bool       // repository index, for pattern members
 	indexAt   time.Time
-	evictions []Eviction // the latest, newest last
+	evictions []Eviction   // the latest, newest last
+	loads     []LoadRecord // the latest, newest last
 }
 
 // instState is a group's accounting on one instance.
@@ -341,6 +342,19 @@ type Eviction struct {
 	Error    string    `json:"error,omitempty"`
 }
 
+// LoadRecord is one on-demand load, for the admin API: where, why there,
+// how long, and the footprint it measured.
+type LoadRecord struct {
+	Model    string    `json:"model"`
+	Instance string    `json:"instance"`
+	At       time.Time `json:"at"`
+	Seconds  float64   `json:"seconds"`
+	Bytes    uint64    `json:"bytes"`
+	Measured bool      `json:"measured"`
+	Why      string    `json:"why"`
+}
+
+// keepEvictions is how many evictions and loads the admin view keeps.
 const keepEvictions = 32
 
 // checkMember: explicit members always; pattern members only when a
@@ -532,6 +546,8 @@ type reservation struct {
 	st      *instState
 	model   string
 	victims []victim
+	// why explains the choice of instance (admin view and logs).
+	why string
 }
 
 type victim struct {
@@ -653,6 +669,17 @@ func (g *group) reserve(ctx context.Context, model string, device pipeline.Devic
 			}
 			o.st.loading[model] = true
 			r := &reservation{inst: o.in, st: o.st, model: model}
+			switch {
+			case o.holds:
+				r.why = "Triton there already had it loaded"
+			case len(evict) == 0:
+				r.why = fmt.Sprintf("room in the budget: %d of %d bytes free for %d", o.free, o.st.cache.Budget(), size)
+			default:
+				r.why = fmt.Sprintf("evicting %s (%s policy) makes room for %d bytes", strings.Join(evict, ", "), o.st.cache.Policy().Name(), size)
+			}
+			if i > 0 {
+				r.why += fmt.Sprintf("; %d instance(s) ranked before it had no slot or room: %s", i, strings.Join(reasons, "; "))
+			}
 			for _, v := range evict {
 				done := make(chan struct{})
 				o.st.unloading[v] = done
@@ -838,7 +865,13 @@ func (g *group) load(ctx context.Context, r *reservation) (err error) {
 		more.victims = append(more.victims, victim{model: v, bytes: g.lastSize(v, r.inst.Spec.Kind), done: done})
 	}
 	g.mu.Unlock()
-	g.m.opts.Logger.Info("group member loaded", "group", g.spec.Name, "model", r.model, "instance", name, "took", took.Round(time.Millisecond), "bytes", size, "evicted", len(r.victims)+len(evict))
+	g.m.opts.Logger.Info("group member loaded", "group", g.spec.Name, "model", r.model, "instance", name, "took", took.Round(time.Millisecond), "bytes", size, "evicted", len(r.victims)+len(evict), "why", r.why)
+	g.mu.Lock()
+	g.loads = append(g.loads, LoadRecord{Model: r.model, Instance: name, At: start, Seconds: took.Seconds(), Bytes: size, Measured: measured, Why: r.why})
+	if len(g.loads) > keepEvictions {
+		g.loads = slices.Delete(g.loads, 0, len(g.loads)-keepEvictions)
+	}
+	g.mu.Unlock()
 	g.unloadVictims(ctx, more, r.model+" (measured larger than estimated)")
 	switch {
 	case errors.Is(uerr, eviction.ErrTooLarge):

@@ -310,6 +310,9 @@ func TestMeasuredFootprintReplacesEstimateAndUnreturnedMemoryIsReported(t *testi
 	if len(v.Evictions) != 1 || v.Evictions[0].Model != "m00" || v.Evictions[0].For != "m03" || v.Evictions[0].Bytes != 300 {
 		t.Fatalf("evictions %+v", v.Evictions)
 	}
+	if n := len(v.Loads); n != 4 || !strings.Contains(v.Loads[0].Why, "room in the budget") || v.Loads[3].Why != "evicting m00 (lru policy) makes room for 300 bytes" || !v.Loads[3].Measured {
+		t.Fatalf("loads %+v", v.Loads)
+	}
 	if got := testutil.ToFloat64(e.m.metrics.evictions.WithLabelValues("g", "t0")); got != 1 {
 		t.Fatalf("evictions metric %v", got)
 	}

@@ -16,6 +16,9 @@ type View struct {
 	Failures []FailureView `json:"failures,omitempty"`
 	// Evictions are the latest evictions, newest last.
 	Evictions []Eviction `json:"evictions,omitempty"`
+	// Loads are the latest on-demand loads, newest last, each with why it
+	// went to its instance.
+	Loads []LoadRecord `json:"loads,omitempty"`
 }
 
 // InstanceView is the group's accounting on one instance.
@@ -65,7 +68,7 @@ func (m *Manager) Group(name string) (View, bool) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	v := View{Spec: g.spec, Policy: PolicyName(g.spec.Policy), Evictions: slices.Clone(g.evictions), Instances: []InstanceView{}}
+	v := View{Spec: g.spec, Policy: PolicyName(g.spec.Policy), Evictions: slices.Clone(g.evictions), Loads: slices.Clone(g.loads), Instances: []InstanceView{}}
 	for _, st := range g.insts {
 		iv := InstanceView{Instance: st.name, BudgetBytes: st.cache.Budget(), Budget: st.budgetNote, UsedBytes: st.cache.Used(), Models: []ModelView{}}
 		for _, s := range st.cache.States() {
