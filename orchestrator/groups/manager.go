@@ -431,11 +431,11 @@ func (g *group) hit(model string, device pipeline.Device, exclude []string) (exe
 			continue
 		}
 		if !in.HasModel(model) {
-			// Triton no longer has it (the instance restarted, or someone
-			// unloaded it): forget it unless a request still holds it.
-			if s, ok := stateOf(st.cache, model); ok && s.Refs == 0 && s.Pins == 0 {
-				st.cache.Remove(model)
-			}
+			// The fleet's last poll did not see it: Triton lost it (a
+			// restart) or the poll predates the load. Not a hit; the cold
+			// path admits it again (a hit in the cache, nothing evicted)
+			// and the loader reloads it only if Triton really lacks it.
+			// Forgetting it here could leave a loaded model unaccounted.
 			continue
 		}
 		busy := g.m.fleetInFlight(in, model)
@@ -595,7 +595,7 @@ func (g *group) reserve(ctx context.Context, model string, device pipeline.Devic
 		if b, u := st.cache.Budget(), st.cache.Used(); b > u {
 			free = b - u
 		}
-		opts = append(opts, option{in: in, st: st, size: size, holds: in.HasModel(model) && !unloading, free: free})
+		opts = append(opts, option{in: in, st: st, size: size, holds: (in.HasModel(model) || st.cache.Contains(model)) && !unloading, free: free})
 	}
 	slices.SortStableFunc(opts, func(a, b option) int {
 		switch {
@@ -671,7 +671,7 @@ func (g *group) reserve(ctx context.Context, model string, device pipeline.Devic
 			r := &reservation{inst: o.in, st: o.st, model: model}
 			switch {
 			case o.holds:
-				r.why = "Triton there already had it loaded"
+				r.why = "already loaded there (Triton's index or the group's accounting)"
 			case len(evict) == 0:
 				r.why = fmt.Sprintf("room in the budget: %d of %d bytes free for %d", o.free, o.st.cache.Budget(), size)
 			default:

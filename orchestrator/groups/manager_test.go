@@ -38,6 +38,7 @@ func (l *leakyLoader) Leftover(_, model string) (uint64, bool) {
 
 type env struct {
 	fake *fakeTriton
+	fl   *fleet.Fleet
 	m    *Manager
 	reg  *prometheus.Registry
 	ld   *leakyLoader
@@ -77,7 +78,7 @@ func newEnv(t testing.TB, spec *Spec, opts Options, models []string, size uint64
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{fake: f, m: m, reg: reg, ld: ld}
+	return &env{fake: f, fl: fl, m: m, reg: reg, ld: ld}
 }
 
 // call is one group stage call as the executor makes it: Route, the call
@@ -442,5 +443,37 @@ func TestColdBurstDoesNotEvictTheHotMember(t *testing.T) {
 	if n := e.fake.loads["m00"]; n != 1 {
 		v, _ := e.m.Group("g")
 		t.Fatalf("hot m00 loaded %d times: the burst evicted it (evictions %+v)", n, v.Evictions)
+	}
+}
+
+func TestStaleFleetViewNeitherLeaksNorDoubleCounts(t *testing.T) {
+	spec := &Spec{Name: "g", MemberPattern: "m*", Budget: Budget{Bytes: 1000}}
+	e := newEnv(t, spec, Options{LoadsPerSecond: -1}, members(2), 100, nil)
+	ctx := t.Context()
+	if err := e.call(ctx, "g", "m00"); err != nil {
+		t.Fatal(err)
+	}
+	// A poll that predates the load: the fleet forgets m00, Triton has it.
+	e.fl.NoteUnloaded("t0", "m00")
+	if err := e.call(ctx, "g", "m00"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.fake.loads["m00"]; n != 1 {
+		t.Fatalf("stale fleet view: Triton loaded m00 %d times, want 1", n)
+	}
+	// Triton really lost it (a restart): the next request reloads it.
+	e.fake.mu.Lock()
+	delete(e.fake.loaded, "m00")
+	e.fake.mu.Unlock()
+	e.fl.NoteUnloaded("t0", "m00")
+	if err := e.call(ctx, "g", "m00"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.fake.loads["m00"]; n != 2 {
+		t.Fatalf("after Triton lost m00: %d loads, want 2", n)
+	}
+	v, _ := e.m.Group("g")
+	if in := v.Instances[0]; len(in.Models) != 1 || in.UsedBytes != 100 {
+		t.Fatalf("accounting: %+v; want m00 once, 100 bytes", in)
 	}
 }
