@@ -28,6 +28,7 @@ type Fleet interface {
 	executor.Router
 	Instances() []*fleet.Instance
 	Track(instance, model string) (done func())
+	InFlight(instance, model string) int64
 	NoteLoaded(instance, model string)
 	NoteUnloaded(instance, model string)
 	MarkUnhealthy(instance string, err error)
@@ -165,8 +166,9 @@ func (m *Manager) ReportFailure(instance string, err error) { m.fleet.ReportFail
 //
 // Errors wrap executor.ErrUnknownTarget (not a member: 404),
 // executor.ErrLoadFailed (*LoadError: 424), executor.ErrNoInstance (no
-// eligible instance, or no room because pinned and in-use models fill the
-// budget: 503), or the request's context error.
+// eligible instance, or pinned members fill the budget: 503), or the
+// request's context error (it waited for a load, or for members in use to
+// make room, past its deadline).
 func (m *Manager) Route(ctx context.Context, t executor.Target, exclude []string) (executor.Route, error) {
 	if t.Group == "" {
 		return m.fleet.Route(ctx, t, exclude)
@@ -200,8 +202,7 @@ func (m *Manager) Route(ctx context.Context, t executor.Target, exclude []string
 			g.waiting[t.Model]++
 			g.mu.Unlock()
 		}
-		key := t.Model + "\x00" + strings.Join(exclude, "\x00")
-		ch := g.sf.DoChan(key, func() (any, error) { return nil, g.coldLoad(t.Model, t.Device, exclude) })
+		ch := g.sf.DoChan(coldKey(t.Model, exclude), func() (any, error) { return nil, g.coldLoad(t.Model, t.Device, exclude) })
 		select {
 		case res := <-ch:
 			if res.Err != nil {
@@ -217,6 +218,12 @@ func (m *Manager) Route(ctx context.Context, t executor.Target, exclude []string
 	// the budget is far too small for the traffic.
 	m.metrics.requests.WithLabelValues(g.spec.Name, "error").Inc()
 	return executor.Route{}, fmt.Errorf("%w: group %q: model %q was evicted again right after each load; the budget is too small for the working set", executor.ErrNoInstance, g.spec.Name, t.Model)
+}
+
+// coldKey names one shared cold load: the model and the instances it must
+// avoid.
+func coldKey(model string, exclude []string) string {
+	return model + "\x00" + strings.Join(exclude, "\x00")
 }
 
 // maxColdAttempts bounds how often one request waits for a load of its
@@ -245,7 +252,7 @@ func (m *Manager) Prewarm(ctx context.Context) error {
 				return err
 			}
 			// The same single flight as requests for the model share.
-			_, err, _ := g.sf.Do(model, func() (any, error) { return nil, g.coldLoad(model, pipeline.DeviceAny, nil) })
+			_, err, _ := g.sf.Do(coldKey(model, nil), func() (any, error) { return nil, g.coldLoad(model, pipeline.DeviceAny, nil) })
 			if err != nil {
 				errs = append(errs, fmt.Errorf("group %q: prewarm %q: %w", name, model, err))
 				continue
@@ -438,7 +445,7 @@ func (g *group) hit(model string, device pipeline.Device, exclude []string) (exe
 			// Forgetting it here could leave a loaded model unaccounted.
 			continue
 		}
-		busy := g.m.fleetInFlight(in, model)
+		busy := g.m.fleet.InFlight(in.Spec.Name, model)
 		if best == nil || busy < bestBusy {
 			best, bestSt, bestBusy = in, st, busy
 		}
@@ -456,13 +463,6 @@ func (g *group) hit(model string, device pipeline.Device, exclude []string) (exe
 		_ = c.Release(model)
 		g.mu.Unlock()
 	}}, true
-}
-
-func (m *Manager) fleetInFlight(in *fleet.Instance, model string) int64 {
-	if f, ok := m.fleet.(interface{ InFlight(string, string) int64 }); ok {
-		return f.InFlight(in.Spec.Name, model)
-	}
-	return 0
 }
 
 func stateOf(c *eviction.Cache, model string) (eviction.State, bool) {
