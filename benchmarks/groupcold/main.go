@@ -415,7 +415,7 @@ func run(out string, warmN, rounds, during, burst, same int, quiet time.Duration
 		return err
 	}
 	r.warmDelta = after.sub(before)
-	log.Printf("warm: %d requests, p50 %v p99 %v, hits %.0f cold %.0f", len(r.warm), pct(lats(r.warm), 50), pct(lats(r.warm), 99), r.warmDelta.hit, r.warmDelta.cold)
+	log.Printf("warm: %d requests, p50 %v p99 %v, hits %.0f cold %.0f", len(r.warm), harness.PercentileOf(lats(r.warm), 50), harness.PercentileOf(lats(r.warm), 99), r.warmDelta.hit, r.warmDelta.cold)
 
 	// 2. Sequential colds, cycling through the other members.
 	var others []string
@@ -492,7 +492,7 @@ func run(out string, warmN, rounds, during, burst, same int, quiet time.Duration
 		r.duringDelta = ac.sub(bc)
 		v, _ = b.view()
 		r.duringWarmGone = v.evictedSince(warm, since)
-		log.Printf("warm during %d colds: %d requests, p50 %v p99 %v; warm evicted %d times", len(queue), len(r.during), pct(lats(r.during), 50), pct(lats(r.during), 99), r.duringWarmGone)
+		log.Printf("warm during %d colds: %d requests, p50 %v p99 %v; warm evicted %d times", len(queue), len(r.during), harness.PercentileOf(lats(r.during), 50), harness.PercentileOf(lats(r.during), 99), r.duringWarmGone)
 	}
 
 	// 4a. Bursts: each request to a different cold member, first with the
@@ -664,7 +664,7 @@ func (b *bench) burst(ctx context.Context, name string, targets []string, withWa
 	log.Printf("burst %s: wall %v, ok %d/%d, loads %.0f (Triton log %d), evictions %.0f, warm evicted %d, loaded more than once: %v", name, res.wall.Round(time.Millisecond), ok, len(calls), res.delta.loads, res.delta.tritonLoads, res.delta.evictions, res.warmGone, res.reloaded)
 	if withWarm {
 		wl := lats(res.warmCalls)
-		log.Printf("  warm client: %d requests, %d failed, p50 %v p99 %v max %v", len(res.warmCalls), errCount(res.warmCalls), pct(wl, 50), pct(wl, 99), pct(wl, 100))
+		log.Printf("  warm client: %d requests, %d failed, p50 %v p99 %v max %v", len(res.warmCalls), errCount(res.warmCalls), harness.PercentileOf(wl, 50), harness.PercentileOf(wl, 99), harness.PercentileOf(wl, 100))
 		for _, c := range res.warmCalls {
 			if !c.ok() {
 				log.Printf("  warm %d %s", c.status, c.err)
@@ -722,16 +722,6 @@ func errCount(cs []call) int {
 	return n
 }
 
-// pct is the nearest-rank percentile.
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[max((p*len(s)+99)/100, 1)-1]
-}
-
 func ratio(a, b time.Duration) string {
 	if b == 0 || a == 0 {
 		return "–"
@@ -766,7 +756,7 @@ func report(r *results, rounds, during int) []byte {
 	fmt.Fprintf(&b, "- Whole run %s (%s of it to build baton, start tritonserver and `baton serve`, and prewarm %s); tritonserver/stub processes and /dev/shm regions left after Stop: %s\n\n", r.total.Round(time.Second), r.prewarm.Round(100*time.Millisecond), warm, r.leftover)
 
 	wl := lats(r.warm)
-	w50, w90, w99 := pct(wl, 50), pct(wl, 90), pct(wl, 99)
+	w50, w90, w99 := harness.PercentileOf(wl, 50), harness.PercentileOf(wl, 90), harness.PercentileOf(wl, 99)
 	fmt.Fprintf(&b, "Baseline: %d sequential requests to %s while it is loaded (after 20 unmeasured): p50 %s, p90 %s, p99 %s; the group counted %.0f hits and %.0f colds for them. Ratios are against this baseline: p50 × warm p50, p90 × warm p90, p99 × warm p99, max × warm p99.\n\n", len(wl), warm, ms(w50), ms(w90), ms(w99), r.warmDelta.hit, r.warmDelta.cold)
 
 	var coldLat, freeLat, freeRest, evictLat, evictLoad, evictRest []time.Duration
@@ -792,8 +782,8 @@ func report(r *results, rounds, during int) []byte {
 	fmt.Fprintf(&b, "## Sequential\n\n")
 	fmt.Fprintf(&b, "| measurement | n | p50 | p90 | p99 | max | p50 × warm | p90 × warm | p99 × warm | max × warm p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	row := func(name string, ds []time.Duration) {
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, len(ds), ms(pct(ds, 50)), ms(pct(ds, 90)), ms(pct(ds, 99)), ms(pct(ds, 100)),
-			ratio(pct(ds, 50), w50), ratio(pct(ds, 90), w90), ratio(pct(ds, 99), w99), ratio(pct(ds, 100), w99))
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, len(ds), ms(harness.PercentileOf(ds, 50)), ms(harness.PercentileOf(ds, 90)), ms(harness.PercentileOf(ds, 99)), ms(harness.PercentileOf(ds, 100)),
+			ratio(harness.PercentileOf(ds, 50), w50), ratio(harness.PercentileOf(ds, 90), w90), ratio(harness.PercentileOf(ds, 99), w99), ratio(harness.PercentileOf(ds, 100), w99))
 	}
 	row("**warm hit, quiet (baseline)**", wl)
 	row("**cold**: first request to a member not loaded, all", coldLat)
@@ -809,14 +799,14 @@ func report(r *results, rounds, during int) []byte {
 		rounds, len(regions)-1, len(r.cold), len(coldLat), hits, fails, r.coldDelta.loads, r.coldDelta.tritonLoads, r.coldDelta.unload, r.coldDelta.evictions, ms(meanLoad(r.coldDelta)))
 	q, d := lats(r.quiet), lats(r.during)
 	fmt.Fprintf(&b, "- Warm during colds: a client sends to %s in a loop while a second client sends %d requests, one at a time, to members not loaded: %d warm requests (%d failed), the group loaded %.0f times meanwhile and evicted %s %d times. Against the quiet loop just before (%d requests): p50 × %s, p99 × %s, max × %s.\n\n",
-		warm, during, len(r.during), errCount(r.during), r.duringDelta.loads, warm, r.duringWarmGone, len(q), ratio(pct(d, 50), pct(q, 50)), ratio(pct(d, 99), pct(q, 99)), ratio(pct(d, 100), pct(q, 100)))
+		warm, during, len(r.during), errCount(r.during), r.duringDelta.loads, warm, r.duringWarmGone, len(q), ratio(harness.PercentileOf(d, 50), harness.PercentileOf(q, 50)), ratio(harness.PercentileOf(d, 99), harness.PercentileOf(q, 99)), ratio(harness.PercentileOf(d, 100), harness.PercentileOf(q, 100)))
 
 	fmt.Fprintf(&b, "## Bursts\n\n")
 	fmt.Fprintf(&b, "All requests released together; wall is until the last one completes. Loads: `baton_group_cold_load_seconds_count` delta / `loading: churn_*` lines in Triton's log.\n\n")
 	fmt.Fprintf(&b, "| burst | ok / sent | wall | wall × warm p50 | ok latency p50 | max | p50 × warm | loads | evictions | %s evicted | failures |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n", warm)
 	for _, br := range r.bursts {
 		l := lats(br.calls)
-		fmt.Fprintf(&b, "| %s | %d / %d | %s | %s | %s | %s | %s | %.0f / %d | %.0f | %d | %s |\n", br.name, len(l), len(br.calls), ms(br.wall), ratio(br.wall, w50), ms(pct(l, 50)), ms(pct(l, 100)), ratio(pct(l, 50), w50),
+		fmt.Fprintf(&b, "| %s | %d / %d | %s | %s | %s | %s | %s | %.0f / %d | %.0f | %d | %s |\n", br.name, len(l), len(br.calls), ms(br.wall), ratio(br.wall, w50), ms(harness.PercentileOf(l, 50)), ms(harness.PercentileOf(l, 100)), ratio(harness.PercentileOf(l, 50), w50),
 			br.delta.loads, br.delta.tritonLoads, br.delta.evictions, br.warmGone, errorSummary(br.calls))
 	}
 	fmt.Fprintf(&b, "\n")
@@ -837,7 +827,7 @@ func report(r *results, rounds, during int) []byte {
 				}
 			}
 			fmt.Fprintf(&b, "- The client on %s during that burst: %d requests, %d failed (%s); ok ones p50 %s (× quiet loop %s), p99 %s (× %s), max %s; over 100 ms: %d (%s).\n", warm, len(br.warmCalls), errCount(br.warmCalls), errorSummary(br.warmCalls),
-				ms(pct(wc, 50)), ratio(pct(wc, 50), pct(q, 50)), ms(pct(wc, 99)), ratio(pct(wc, 99), pct(q, 99)), ms(pct(wc, 100)), len(slow), strings.Join(slow, ", "))
+				ms(harness.PercentileOf(wc, 50)), ratio(harness.PercentileOf(wc, 50), harness.PercentileOf(q, 50)), ms(harness.PercentileOf(wc, 99)), ratio(harness.PercentileOf(wc, 99), harness.PercentileOf(q, 99)), ms(harness.PercentileOf(wc, 100)), len(slow), strings.Join(slow, ", "))
 		}
 	}
 
@@ -850,27 +840,27 @@ func report(r *results, rounds, during int) []byte {
 			if len(bt.args) > 0 {
 				flags = "`" + strings.Join(bt.args, " ") + "`"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", flags, ms(pct(bt.load, 50)), ms(pct(bt.load, 100)), ms(pct(bt.unload, 50)), ms(pct(bt.unload, 100)), ratio(pct(bt.load, 50), w50))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", flags, ms(harness.PercentileOf(bt.load, 50)), ms(harness.PercentileOf(bt.load, 100)), ms(harness.PercentileOf(bt.unload, 50)), ms(harness.PercentileOf(bt.unload, 100)), ratio(harness.PercentileOf(bt.load, 50), w50))
 		}
 	}
 
 	fmt.Fprintf(&b, "\n## Reading\n\n")
 	fmt.Fprintf(&b, "- A cold request costs %s× a warm one at p50 (%s vs %s), and almost all of it is Triton's Python backend. A member that fits in a free slot costs one load (%s; the rest — routing, admission, the first inference on the fresh stub — %s); once the group is full every cold evicts first, and Baton waits for the victim's unload to finish before it loads (so the freed memory is real): p50 %s = unload ~%s + load %s.\n",
-		ratio(pct(coldLat, 50), w50), ms(pct(coldLat, 50)), ms(w50), ms(pct(freeLat, 50)), ms(pct(freeRest, 50)), ms(pct(evictLat, 50)), ms(pct(evictRest, 50)), ms(pct(evictLoad, 50)))
-	fmt.Fprintf(&b, "- Triton's log splits each load: %s (p50 of %d) from `loading:` to the backend's `ModelInstanceInitialize`, then %s until `successfully loaded`. The first part is the model-level set-up: with Triton's default auto-complete it starts a stub process for `auto_complete_config`, checks its health and stops it, and the Python backend's `StubLauncher::UpdateHealth` sleeps 1 s in that check (about 1.2 s per load); Baton's local fleet runs tritonserver with `--disable-auto-complete-config` (its configs are complete, and the loader sends complete configs), which skips it. The same 1 s sleep still runs when an instance is destroyed on unload, so the eviction part of the %s cold path is mostly that sleep.", ms(pct(r.stubStart, 50)), len(r.stubStart), ms(pct(r.modelInit, 50)), ms(pct(evictLat, 50)))
+		ratio(harness.PercentileOf(coldLat, 50), w50), ms(harness.PercentileOf(coldLat, 50)), ms(w50), ms(harness.PercentileOf(freeLat, 50)), ms(harness.PercentileOf(freeRest, 50)), ms(harness.PercentileOf(evictLat, 50)), ms(harness.PercentileOf(evictRest, 50)), ms(harness.PercentileOf(evictLoad, 50)))
+	fmt.Fprintf(&b, "- Triton's log splits each load: %s (p50 of %d) from `loading:` to the backend's `ModelInstanceInitialize`, then %s until `successfully loaded`. The first part is the model-level set-up: with Triton's default auto-complete it starts a stub process for `auto_complete_config`, checks its health and stops it, and the Python backend's `StubLauncher::UpdateHealth` sleeps 1 s in that check (about 1.2 s per load); Baton's local fleet runs tritonserver with `--disable-auto-complete-config` (its configs are complete, and the loader sends complete configs), which skips it. The same 1 s sleep still runs when an instance is destroyed on unload, so the eviction part of the %s cold path is mostly that sleep.", ms(harness.PercentileOf(r.stubStart, 50)), len(r.stubStart), ms(harness.PercentileOf(r.modelInit, 50)), ms(harness.PercentileOf(evictLat, 50)))
 	if len(r.bare) == 2 {
-		fmt.Fprintf(&b, " On a bare tritonserver, `--disable-auto-complete-config` takes the load from %s to %s; the unload stays at %s.", ms(pct(r.bare[0].load, 50)), ms(pct(r.bare[1].load, 50)), ms(pct(r.bare[1].unload, 50)))
+		fmt.Fprintf(&b, " On a bare tritonserver, `--disable-auto-complete-config` takes the load from %s to %s; the unload stays at %s.", ms(harness.PercentileOf(r.bare[0].load, 50)), ms(harness.PercentileOf(r.bare[1].load, 50)), ms(harness.PercentileOf(r.bare[1].unload, 50)))
 	}
 	fmt.Fprintf(&b, "\n")
-	fmt.Fprintf(&b, "- Loads and unloads running back to back (one cold request at a time) leave a warm member's median where it was and stretch its tail: against the quiet loop p50 × %s, p99 × %s, max %s, %d failures; cost-aware eviction never chose it (%d evictions of %s).\n", ratio(pct(d, 50), pct(q, 50)), ratio(pct(d, 99), pct(q, 99)), ms(pct(d, 100)), errCount(r.during), r.duringWarmGone, warm)
+	fmt.Fprintf(&b, "- Loads and unloads running back to back (one cold request at a time) leave a warm member's median where it was and stretch its tail: against the quiet loop p50 × %s, p99 × %s, max %s, %d failures; cost-aware eviction never chose it (%d evictions of %s).\n", ratio(harness.PercentileOf(d, 50), harness.PercentileOf(q, 50)), ratio(harness.PercentileOf(d, 99), harness.PercentileOf(q, 99)), ms(harness.PercentileOf(d, 100)), errCount(r.during), r.duringWarmGone, warm)
 	for _, br := range r.bursts {
 		l := lats(br.calls)
 		switch {
 		case br.models == 1:
-			fmt.Fprintf(&b, "- %d concurrent requests for one cold member share a single Triton load (%.0f in the metric, %d in Triton's log): all finish together in %s, × %s the sequential cold p50.\n", len(br.calls), br.delta.loads, br.delta.tritonLoads, ms(br.wall), ratio(br.wall, pct(evictLat, 50)))
+			fmt.Fprintf(&b, "- %d concurrent requests for one cold member share a single Triton load (%.0f in the metric, %d in Triton's log): all finish together in %s, × %s the sequential cold p50.\n", len(br.calls), br.delta.loads, br.delta.tritonLoads, ms(br.wall), ratio(br.wall, harness.PercentileOf(evictLat, 50)))
 		case len(br.warmCalls) == 0:
 			fmt.Fprintf(&b, "- %d concurrent requests for different cold members are served one load at a time (maxConcurrentLoads 1 per instance; the 4 loads/s rate limit never binds, since each cold here is a victim's unload plus a load, well over 0.25 s): the last finished after %s (× %s the sequential cold p50; the sorted latencies step by about one load), and Triton loaded %.0f times for %d members",
-				len(br.calls), ms(pct(l, 100)), ratio(pct(l, 100), pct(evictLat, 50)), br.delta.loads, br.models)
+				len(br.calls), ms(harness.PercentileOf(l, 100)), ratio(harness.PercentileOf(l, 100), harness.PercentileOf(evictLat, 50)), br.delta.loads, br.models)
 			if len(br.reloaded) > 0 {
 				fmt.Fprintf(&b, " (%s: loaded, then evicted before the request waiting for it got to it)", strings.Join(br.reloaded, ", "))
 			}
@@ -881,10 +871,10 @@ func report(r *results, rounds, during int) []byte {
 		default:
 			wc := lats(br.warmCalls)
 			if br.warmGone == 0 {
-				fmt.Fprintf(&b, "- With a client sending to %s throughout such a burst, %s was never evicted: each cold load takes its instance's load slot before choosing a victim, so the policy picks one victim per turn among the members, and the hot one ranks highest. That client's worst request took %s (%d of its %d requests over 100 ms, %d failed; Triton loaded %.0f times for the %d burst members).\n", warm, warm, ms(pct(wc, 100)), countOver(wc, 100*time.Millisecond), len(wc), errCount(br.warmCalls), br.delta.loads, br.models)
+				fmt.Fprintf(&b, "- With a client sending to %s throughout such a burst, %s was never evicted: each cold load takes its instance's load slot before choosing a victim, so the policy picks one victim per turn among the members, and the hot one ranks highest. That client's worst request took %s (%d of its %d requests over 100 ms, %d failed; Triton loaded %.0f times for the %d burst members).\n", warm, warm, ms(harness.PercentileOf(wc, 100)), countOver(wc, 100*time.Millisecond), len(wc), errCount(br.warmCalls), br.delta.loads, br.models)
 				continue
 			}
-			fmt.Fprintf(&b, "- With a client sending to %s throughout such a burst, %s was still evicted (%d×; a reservation waiting for room takes it in a gap between two of its requests) and that client stalled for up to %s while the member queued for its reload behind the burst's loads (%d of its %d requests over 100 ms, %d failed; Triton loaded %.0f times in all for the %d burst members and %s).\n", warm, warm, br.warmGone, ms(pct(wc, 100)), countOver(wc, 100*time.Millisecond), len(wc), errCount(br.warmCalls), br.delta.loads, br.models, warm)
+			fmt.Fprintf(&b, "- With a client sending to %s throughout such a burst, %s was still evicted (%d×; a reservation waiting for room takes it in a gap between two of its requests) and that client stalled for up to %s while the member queued for its reload behind the burst's loads (%d of its %d requests over 100 ms, %d failed; Triton loaded %.0f times in all for the %d burst members and %s).\n", warm, warm, br.warmGone, ms(harness.PercentileOf(wc, 100)), countOver(wc, 100*time.Millisecond), len(wc), errCount(br.warmCalls), br.delta.loads, br.models, warm)
 		}
 	}
 	fmt.Fprintf(&b, "- Noise: a 2-core shared VM with other work running; the loop rows and the bursts move by tens of percent between runs, the load and unload times (dominated by the fixed 1 s sleeps) by a few percent.\n")

@@ -45,6 +45,13 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(rank, 1), n)-1]
 }
 
+// PercentileOf is Percentile of ds in any order (ds is not changed).
+func PercentileOf(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return Percentile(s, p)
+}
+
 // summarizeLatencies computes LatencyStats of ds (which it sorts).
 func summarizeLatencies(ds []time.Duration) LatencyStats {
 	if len(ds) == 0 {

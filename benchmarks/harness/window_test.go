@@ -154,3 +154,13 @@ func TestCheckStability(t *testing.T) {
 		t.Error("a partial window counted towards stability")
 	}
 }
+
+func TestPercentileOfUnsortedLeavesInputAlone(t *testing.T) {
+	ds := []time.Duration{5, 1, 4, 2, 3}
+	if p50, p100 := PercentileOf(ds, 50), PercentileOf(ds, 100); p50 != 3 || p100 != 5 {
+		t.Fatalf("p50 %v p100 %v, want 3 5", p50, p100)
+	}
+	if ds[0] != 5 || ds[4] != 3 {
+		t.Fatalf("input reordered: %v", ds)
+	}
+}

@@ -22,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,18 +179,7 @@ func load(ctx context.Context, sc loadTarget, n int, d time.Duration) result {
 	wg.Wait()
 	elapsed := time.Since(start)
 	return result{scenario: sc.name, concurrency: n, n: len(lat), errors: errs,
-		throughput: float64(len(lat)) / elapsed.Seconds(), p50: percentile(lat, 50), p99: percentile(lat, 99), overheadP50: percentile(over, 50)}
-}
-
-// percentile is the nearest-rank percentile: the ceil(p/100·N)-th smallest.
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	rank := (p*len(s) + 99) / 100
-	return s[max(rank, 1)-1]
+		throughput: float64(len(lat)) / elapsed.Seconds(), p50: harness.PercentileOf(lat, 50), p99: harness.PercentileOf(lat, 99), overheadP50: harness.PercentileOf(over, 50)}
 }
 
 func batonOverhead(serverTiming string) time.Duration {

@@ -181,15 +181,6 @@ func run(out string, conc int, phase time.Duration) error {
 	return os.WriteFile(out, report(samples, wheres, events, conc, phase, env), 0o644)
 }
 
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[max((p*len(s)+99)/100, 1)-1]
-}
-
 func report(samples []sample, wheres []where, events []string, conc int, phase time.Duration, env *scenario.Env) []byte {
 	const bucket = 2 * time.Second
 	var b strings.Builder
@@ -209,7 +200,7 @@ func report(samples []sample, wheres []where, events []string, conc int, phase t
 			base = append(base, s.lat)
 		}
 	}
-	fmt.Fprintf(&b, "- Requests: %d, failed: %d\n\nRatios are against the steady phase before the first move (t < %s): p50 %v, p99 %v.\n\n", len(samples), errs, phase, pct(base, 50).Round(time.Microsecond), pct(base, 99).Round(time.Microsecond))
+	fmt.Fprintf(&b, "- Requests: %d, failed: %d\n\nRatios are against the steady phase before the first move (t < %s): p50 %v, p99 %v.\n\n", len(samples), errs, phase, harness.PercentileOf(base, 50).Round(time.Microsecond), harness.PercentileOf(base, 99).Round(time.Microsecond))
 	fmt.Fprintf(&b, "| interval | classify on | req/s | errors | p50 | p99 | p50 × steady | p99 × steady |\n|---|---|---|---|---|---|---|---|\n")
 	end := 4 * phase
 	for t0 := time.Duration(0); t0 < end; t0 += bucket {
@@ -232,8 +223,8 @@ func report(samples []sample, wheres []where, events []string, conc int, phase t
 			}
 		}
 		fmt.Fprintf(&b, "| %4.0f–%.0f s | %s | %.0f | %d | %v | %v | %.2f | %.2f |\n", t0.Seconds(), (t0 + bucket).Seconds(), strings.Join(on, " → "),
-			float64(n)/bucket.Seconds(), e, pct(lat, 50).Round(time.Microsecond), pct(lat, 99).Round(time.Microsecond),
-			float64(pct(lat, 50))/float64(max(pct(base, 50), 1)), float64(pct(lat, 99))/float64(max(pct(base, 99), 1)))
+			float64(n)/bucket.Seconds(), e, harness.PercentileOf(lat, 50).Round(time.Microsecond), harness.PercentileOf(lat, 99).Round(time.Microsecond),
+			float64(harness.PercentileOf(lat, 50))/float64(max(harness.PercentileOf(base, 50), 1)), float64(harness.PercentileOf(lat, 99))/float64(max(harness.PercentileOf(base, 99), 1)))
 	}
 	return []byte(b.String())
 }
