@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -224,18 +225,8 @@ func (s *Service) List() []PipelineInfo {
 	for _, e := range s.entries {
 		out = append(out, e.info)
 	}
-	slices.SortFunc(out, func(a, b PipelineInfo) int { return compareStrings(a.Spec.Name, b.Spec.Name) })
+	slices.SortFunc(out, func(a, b PipelineInfo) int { return cmp.Compare(a.Spec.Name, b.Spec.Name) })
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Apply validates spec (against Triton's metadata where reachable),
@@ -381,6 +372,6 @@ func (s *Service) Plans() []*pipeline.Plan {
 	for _, e := range s.entries {
 		out = append(out, e.plan)
 	}
-	slices.SortFunc(out, func(a, b *pipeline.Plan) int { return compareStrings(a.Spec.Name, b.Spec.Name) })
+	slices.SortFunc(out, func(a, b *pipeline.Plan) int { return cmp.Compare(a.Spec.Name, b.Spec.Name) })
 	return out
 }

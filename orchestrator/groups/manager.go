@@ -117,7 +117,7 @@ func New(f Fleet, l Loader, specs []*Spec, opts Options) (*Manager, error) {
 			errs = append(errs, err)
 			continue
 		}
-		m.groups[s.Name] = &group{m: m, spec: s, insts: map[string]*instState{}, failures: map[string]*failure{}, waiting: map[string]int{}}
+		m.groups[s.Name] = &group{m: m, spec: s, insts: map[string]*instState{}, failures: map[string]*failure{}, waiting: map[string]int{}, loadTimes: map[string]time.Duration{}}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -307,10 +307,11 @@ type group struct {
 	sf   singleflight.Group
 
 	mu        sync.Mutex
-	insts     map[string]*instState // by instance name
-	waiting   map[string]int        // requests waiting for a cold model
-	failures  map[string]*failure   // by model
-	index     map[string]bool       // repository index, for pattern members
+	insts     map[string]*instState    // by instance name
+	waiting   map[string]int           // requests waiting for a cold model
+	loadTimes map[string]time.Duration // last measured load per model
+	failures  map[string]*failure      // by model
+	index     map[string]bool          // repository index, for pattern members
 	indexAt   time.Time
 	evictions []Eviction   // the latest, newest last
 	loads     []LoadRecord // the latest, newest last
@@ -463,15 +464,6 @@ func (g *group) hit(model string, device pipeline.Device, exclude []string) (exe
 		_ = c.Release(model)
 		g.mu.Unlock()
 	}}, true
-}
-
-func stateOf(c *eviction.Cache, model string) (eviction.State, bool) {
-	for _, s := range c.States() {
-		if s.Model == model {
-			return s, true
-		}
-	}
-	return eviction.State{}, false
 }
 
 // coldLoad loads model on the best eligible instance, evicting within the
@@ -782,15 +774,10 @@ func (g *group) lastSize(model, kind string) uint64 {
 	return 0
 }
 
-// loadCost is the cost-aware policy's load time for model: the last
-// measured one, else one second.
+// loadCost is the cost-aware policy's load time for model: its last
+// measured load, else one second. Called with g.mu held.
 func (g *group) loadCost(model string) time.Duration {
-	for _, st := range g.insts {
-		if s, ok := stateOf(st.cache, model); ok && s.LoadCost > 0 {
-			return time.Duration(s.LoadCost * float64(time.Second))
-		}
-	}
-	if d, ok := g.m.metrics.lastLoad(g.spec.Name, model); ok {
+	if d, ok := g.loadTimes[model]; ok {
 		return d
 	}
 	return time.Second
@@ -841,9 +828,10 @@ func (g *group) load(ctx context.Context, r *reservation) (err error) {
 	}
 	took := g.m.now().Sub(start)
 	g.m.fleet.NoteLoaded(name, r.model)
-	g.m.metrics.observeLoad(g.spec.Name, r.model, took)
+	g.m.metrics.coldLoad.WithLabelValues(g.spec.Name).Observe(took.Seconds())
 
 	g.mu.Lock()
+	g.loadTimes[r.model] = took
 	delete(r.st.loading, r.model)
 	if g.waiting[r.model] > 0 {
 		// Requests are waiting for this load: keep the load's pin until
@@ -854,7 +842,7 @@ func (g *group) load(ctx context.Context, r *reservation) (err error) {
 		_ = r.st.cache.Unpin(r.model)
 	}
 	size, measured := g.footprint(r.model, r.inst.Spec.Kind)
-	if cur, ok := stateOf(r.st.cache, r.model); ok && !measured {
+	if cur, ok := r.st.cache.Get(r.model); ok && !measured {
 		size = cur.Size // unmeasurable here: keep what was admitted
 	}
 	evict, uerr := r.st.cache.Update(r.model, size, took)

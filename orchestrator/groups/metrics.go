@@ -1,9 +1,6 @@
 package groups
 
 import (
-	"sync"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,9 +13,6 @@ type metrics struct {
 	loadFailures *prometheus.CounterVec
 
 	loadedDesc, usedDesc, budgetDesc, unreturnedDesc *prometheus.Desc
-
-	mu    sync.Mutex
-	loads map[string]time.Duration // group\x00model → last load time
 }
 
 func newMetrics(m *Manager) *metrics {
@@ -45,7 +39,6 @@ func newMetrics(m *Manager) *metrics {
 		usedDesc:       prometheus.NewDesc("baton_group_memory_used_bytes", "Bytes the group's loaded members take per instance (measured footprints; estimates until measured).", []string{"group", "instance"}, nil),
 		budgetDesc:     prometheus.NewDesc("baton_group_memory_budget_bytes", "The group's memory budget per instance.", []string{"group", "instance"}, nil),
 		unreturnedDesc: prometheus.NewDesc("baton_group_memory_unreturned_bytes", "Bytes of evicted members that did not come back after their unload, per instance.", []string{"group", "instance"}, nil),
-		loads:          map[string]time.Duration{},
 	}
 }
 
@@ -56,20 +49,6 @@ func (x *metrics) register(r prometheus.Registerer) error {
 		}
 	}
 	return nil
-}
-
-func (x *metrics) observeLoad(group, model string, d time.Duration) {
-	x.coldLoad.WithLabelValues(group).Observe(d.Seconds())
-	x.mu.Lock()
-	x.loads[group+"\x00"+model] = d
-	x.mu.Unlock()
-}
-
-func (x *metrics) lastLoad(group, model string) (time.Duration, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	d, ok := x.loads[group+"\x00"+model]
-	return d, ok
 }
 
 // Describe implements prometheus.Collector for the per-instance gauges.

@@ -1,6 +1,7 @@
 package groups
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -91,11 +92,11 @@ func (m *Manager) Group(name string) (View, bool) {
 		}
 		v.Instances = append(v.Instances, iv)
 	}
-	slices.SortFunc(v.Instances, func(a, b InstanceView) int { return compare(a.Instance, b.Instance) })
+	slices.SortFunc(v.Instances, func(a, b InstanceView) int { return cmp.Compare(a.Instance, b.Instance) })
 	for model, f := range g.failures {
 		v.Failures = append(v.Failures, FailureView{Model: model, Instance: f.err.Instance, Error: f.err.Error(), Failures: f.count, RetryAt: f.err.RetryAt})
 	}
-	slices.SortFunc(v.Failures, func(a, b FailureView) int { return compare(a.Model, b.Model) })
+	slices.SortFunc(v.Failures, func(a, b FailureView) int { return cmp.Compare(a.Model, b.Model) })
 	return v, true
 }
 
@@ -116,16 +117,6 @@ func (m *Manager) kindOf(instance string) string {
 		}
 	}
 	return "cpu"
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // PolicyName is the effective policy name for a spec's policy field.

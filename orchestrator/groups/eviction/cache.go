@@ -258,6 +258,15 @@ type State struct {
 	Priority float64
 }
 
+// Get returns the state of one held model.
+func (c *Cache) Get(model string) (State, bool) {
+	e, ok := c.models[model]
+	if !ok {
+		return State{}, false
+	}
+	return State{Entry: e.Entry, Pins: e.pins, Refs: e.refs, Priority: e.priority}, true
+}
+
 // States lists the held models sorted by name.
 func (c *Cache) States() []State {
 	out := make([]State, 0, len(c.models))
