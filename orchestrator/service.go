@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,15 +113,10 @@ func NewService(cfg Config) *Service {
 // LoadDir adds every *.yaml, *.yml and *.json spec in dir (read-only to the
 // API). All invalid files are reported together.
 func (s *Service) LoadDir(dir string) error {
-	var paths []string
-	for _, pat := range []string{"*.yaml", "*.yml", "*.json"} {
-		m, err := filepath.Glob(filepath.Join(dir, pat))
-		if err != nil {
-			return err
-		}
-		paths = append(paths, m...)
+	paths, err := pipeline.SpecFiles(dir)
+	if err != nil {
+		return err
 	}
-	sort.Strings(paths)
 	var errs []error
 	for _, p := range paths {
 		b, err := os.ReadFile(p)

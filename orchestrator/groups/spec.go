@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/batonhq/baton/orchestrator/pipeline"
 )
 
 // ErrInvalidSpec is wrapped by every group spec error.
@@ -111,15 +112,10 @@ func Parse(doc []byte) (*Spec, error) {
 // LoadDir reads every *.yaml, *.yml and *.json group spec in dir, sorted
 // by file name; each is validated. A missing dir is no groups.
 func LoadDir(dir string) ([]*Spec, error) {
-	var paths []string
-	for _, pat := range []string{"*.yaml", "*.yml", "*.json"} {
-		m, err := filepath.Glob(filepath.Join(dir, pat))
-		if err != nil {
-			return nil, err
-		}
-		paths = append(paths, m...)
+	paths, err := pipeline.SpecFiles(dir)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(paths)
 	var specs []*Spec
 	var errs []error
 	for _, p := range paths {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,4 +196,19 @@ func (s *Stage) StageName() string {
 	default:
 		return s.Group
 	}
+}
+
+// SpecFiles lists the spec files (*.yaml, *.yml, *.json) in dir, sorted;
+// a missing dir has none.
+func SpecFiles(dir string) ([]string, error) {
+	var paths []string
+	for _, pat := range []string{"*.yaml", "*.yml", "*.json"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, m...)
+	}
+	slices.Sort(paths)
+	return paths, nil
 }
